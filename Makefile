@@ -1,0 +1,57 @@
+# ttc: reproduce Snell et al. (2024) on a synthetic math world.
+#   make reproduce                 the whole study, full profile (figures/ are these)
+#   make reproduce PROFILE=quick   the same at small scale, in minutes (figures/quick/)
+#   make test                      the test suite
+#   make lab                       JupyterLab on the project's kernel
+# A fresh clone needs nothing else: the virtual environment is made from
+# requirements.txt the first time a target needs it.
+
+PROFILE ?= full
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+KERNEL := ttc
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+EXECUTED := $(patsubst notebooks/%,data/$(PROFILE)/notebooks/%,$(NOTEBOOKS))
+PACKAGE := $(wildcard ttc/*.py)
+
+.PHONY: help setup reproduce test lab clean-profile
+.DEFAULT_GOAL := help
+
+help:  ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+	@echo "profiles (PROFILE=...): $(basename $(notdir $(wildcard params/*.yaml)))  [default: full]"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (ttc)" >/dev/null
+	touch $@
+
+setup: $(STAMP)  ## create the virtual environment and the Jupyter kernel
+
+params/%.yaml:
+	@echo "unknown profile '$*': params/$*.yaml does not exist; use one of: $(basename $(notdir $(wildcard params/*.yaml)))" >&2
+	@exit 2
+
+# Each notebook's executed copy is its target, written only when the notebook
+# ran to the end: an interrupted `make reproduce` resumes at the first
+# notebook without one, and the notebooks skip artifacts already on disk.
+data/$(PROFILE)/notebooks/%.ipynb: notebooks/%.ipynb params/$(PROFILE).yaml $(PACKAGE) | $(STAMP)
+	@mkdir -p $(dir $@)
+	$(BIN)/papermill $< $(@:.ipynb=.running.ipynb) -f params/$(PROFILE).yaml -k $(KERNEL) --cwd notebooks
+	mv $(@:.ipynb=.running.ipynb) $@
+
+reproduce: $(EXECUTED)  ## run every notebook in order (PROFILE=full|quick|tiny)
+	@echo "done: figures in $(if $(filter full,$(PROFILE)),figures/,figures/$(PROFILE)/), tables in data/$(PROFILE)/results/"
+
+test: $(STAMP)  ## run the tests (includes notebook 01 at the tiny profile)
+	$(BIN)/python -m pytest -q
+
+lab: $(STAMP)  ## open JupyterLab on the project's kernel
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+clean-profile:  ## remove data/$(PROFILE) (models, tables, executed notebooks) to recompute it
+	rm -rf data/$(PROFILE)

@@ -1,0 +1,26 @@
+import pytest
+import torch
+
+from ttc.lm import LADDER, build_model
+from ttc.tokenizer import build_tokenizer
+from ttc.world import WorldConfig, make_splits
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return build_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def splits():
+    return make_splits(WorldConfig(n_train=400, n_val=30, n_test=30, modulus=13))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tokenizer):
+    """An untrained miniature ladder model: its outputs are random text, which is what sampler tests want."""
+    model = build_model(LADDER["d16-l1"], tokenizer, seed=0)
+    model.eval()
+    return model

@@ -1,0 +1,88 @@
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ttc import pretrain as P
+from ttc.config import ConfigError
+from ttc.lm import is_saved
+
+
+def small_config(**kw):
+    return P.PretrainConfig(**{"tokens": 6 * 2 * 256, "rows": 2, "block": 256, "checkpoint_every": 2,
+                               "n_evals": 2, **kw})
+
+
+def test_batches_pack_whole_documents_with_loss_on_solutions_only(tokenizer, splits):
+    cfg = small_config()
+    docs = P.tokenize(splits["train"], tokenizer, cfg.block)
+    x, y = P.pack_batch(docs, 0, cfg, tokenizer.pad_token_id)
+    assert x.shape == y.shape == (cfg.rows, cfg.block)
+    again = P.pack_batch(docs, 0, cfg, tokenizer.pad_token_id)
+    assert torch.equal(x, again[0]) and not torch.equal(x, P.pack_batch(docs, 1, cfg, tokenizer.pad_token_id)[0])
+    for row_x, row_y in zip(x.tolist(), y.tolist()):
+        text = tokenizer.decode(row_x, skip_special_tokens=False).replace("<pad>", "")
+        documents = [d for d in text.split("<bos>") if d]
+        assert documents and all(d.startswith("Q: ") and d.endswith("<eos>") for d in documents)
+        # Labels are exactly the solution tokens (after each prompt's newline), end-of-text included.
+        labelled = [t for t in row_y if t != P.IGNORE]
+        solutions = "".join(d.split("\n", 1)[1] for d in documents)
+        assert tokenizer.decode(labelled, skip_special_tokens=False) == solutions
+
+
+def test_documents_longer_than_a_row_are_refused(tokenizer, splits):
+    with pytest.raises(ConfigError, match="block=16"):
+        P.tokenize(splits["train"], tokenizer, 16)
+
+
+def test_bad_pretrain_settings_name_the_value():
+    with pytest.raises(ConfigError, match="tokens"):
+        P.PretrainConfig(tokens="many")
+    with pytest.raises(ConfigError, match="rows"):
+        P.PretrainConfig(rows=-1)
+    with pytest.raises(ConfigError, match="lr"):
+        P.PretrainConfig(lr=5.0)
+
+
+def test_interrupted_pretraining_resumes_to_the_same_model(tokenizer, splits, tmp_path, monkeypatch):
+    cfg = small_config()
+    whole = P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "whole", progress=False)
+
+    real = P.pack_batch
+
+    def crash_at_step_5(docs, step, *args, **kw):
+        if step == 5 and kw.get("stream", 0) == 0:
+            raise KeyboardInterrupt
+        return real(docs, step, *args, **kw)
+
+    monkeypatch.setattr(P, "pack_batch", crash_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "resumed", progress=False)
+    assert not is_saved(tmp_path / "resumed")
+    assert P.read_json(tmp_path / "resumed.partial" / "state.json")["step"] == 4
+    monkeypatch.setattr(P, "pack_batch", real)
+    resumed = P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "resumed",
+                         progress=False)
+    assert not (tmp_path / "resumed.partial").exists()
+    a = load_file(str(tmp_path / "whole" / "model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["train_curve"] == whole["train_curve"] and resumed["flops"] == whole["flops"]
+    assert whole["tokens"] == cfg.steps * cfg.rows * cfg.block
+    assert whole["flops"] == 6 * whole["parameters"] * whole["tokens"]
+
+
+def test_a_finished_model_is_skipped(tokenizer, splits, tmp_path, monkeypatch):
+    cfg = small_config(tokens=2 * 2 * 256)
+    first = P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "m", progress=False)
+    monkeypatch.setattr(P, "build_model", lambda *a, **k: pytest.fail("retrained a finished model"))
+    assert P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "m",
+                      progress=False) == first
+
+
+def test_learning_rate_schedule_warms_up_and_decays():
+    cfg = P.PretrainConfig(tokens=100 * 32 * 256, warmup=0.1)
+    lrs = [cfg.lr_at(s) for s in range(cfg.steps)]
+    peak = lrs.index(max(lrs))
+    assert peak == 9 and max(lrs) == pytest.approx(cfg.lr)
+    assert lrs[:peak + 1] == sorted(lrs[:peak + 1]) and lrs[peak:] == sorted(lrs[peak:], reverse=True)
+    assert lrs[-1] == pytest.approx(cfg.lr * cfg.min_lr_ratio, rel=0.01)

@@ -1,0 +1,111 @@
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ttc import world as W
+from ttc.config import ConfigError
+
+
+def test_canonical_solutions_grade_and_check(splits):
+    for problem in splits["test"] + splits["train"][:200]:
+        text = W.solution_text(problem.steps, problem.answer)
+        assert W.grade(problem, text)
+        assert W.split_steps(text) == list(problem.steps)
+        assert all(W.check_steps(problem, problem.steps))
+        assert all(W.on_track(problem, problem.steps))
+
+
+def test_known_answers():
+    config = W.WorldConfig(modulus=23)
+    rng = random.Random(0)
+    for _ in range(200):
+        p = W.generate_problem(rng, "modchain", 3, config)
+        start, chain, m = W.FAMILIES["modchain"].parse_question(p.question)
+        value = start
+        for op, b in chain:
+            value = {"+": value + b, "-": value - b, "*": value * b}[op] % m
+        assert p.answer == str(value)
+        q = W.generate_problem(rng, "addition", 4, config)
+        a, b = q.question.split("+")
+        assert q.answer == str(int(a) + int(b))
+
+
+def test_worked_example_from_the_docstring():
+    p = W.Problem("x", "modchain", 2, "12 +05 *07 -03 (mod 23)", ("12+05=17", "17*07=04", "04-03=01"), "1")
+    assert all(W.check_steps(p, p.steps))
+    assert W.grade(p, "12+05=17\n17*07=04\n04-03=01\nA: 1")
+    assert W.grade(p, "A: 01")  # the answer is compared as a number
+    assert not W.grade(p, "A: 2")
+
+
+def test_a_wrong_step_is_caught_and_its_consequences_are_off_track():
+    p = W.Problem("x", "addition", 2, "4821+3967", ("1+7+0=8", "2+6+0=8", "8+9+0=17", "4+3+1=8"), "8788")
+    # The third step drops nothing but miscomputes; the fourth then carries correctly from it.
+    steps = ["1+7+0=8", "2+6+0=8", "8+9+0=7", "4+3+0=7"]
+    assert W.check_steps(p, steps) == [True, True, False, True]
+    assert W.on_track(p, steps) == [True, True, False, False]
+    # Extra steps past the last column are never right; nor are unreadable ones.
+    assert W.check_steps(p, list(p.steps) + ["0+0+0=0"])[-1] is False
+    assert W.check_steps(p, ["garbage", "2+6+0=8"]) == [False, False]
+
+
+@given(st.text())
+@settings(max_examples=300)
+def test_extract_answer_never_raises(text):
+    answer = W.extract_answer(text)
+    assert answer is W.NO_ANSWER or answer.isdigit()
+
+
+@given(st.lists(st.text(alphabet="0123456789+-*= ", max_size=12), max_size=6), st.integers(0, 10**9))
+def test_extract_answer_finds_the_answer_line(steps, answer):
+    assert W.extract_answer(W.solution_text(steps, str(answer))) == str(answer)
+
+
+@given(st.text(alphabet="0123456789+-*=AQ: \n").filter(lambda t: not any(l.startswith("A:") for l in t.split("\n"))))
+def test_no_answer_line_means_no_answer(text):
+    assert W.extract_answer(text) is W.NO_ANSWER
+
+
+@pytest.mark.parametrize("bad", [None, 3, b"A: 1", ["A: 1"]])
+def test_extract_answer_on_non_text(bad):
+    assert W.extract_answer(bad) is W.NO_ANSWER
+
+
+def test_malformed_answer_lines_are_no_answer():
+    for text in ["A:", "A: 12x", "A: -3", "A: 1 2", "steps\nA: \nA: 5"]:
+        assert W.extract_answer(text) is W.NO_ANSWER
+
+
+def test_splits_are_seeded_disjoint_and_balanced():
+    config = W.WorldConfig(n_train=3000, n_val=100, n_test=200, seed=3)
+    a, b = W.make_splits(config), W.make_splits(config)
+    assert [p.id for p in a["test"]] == [p.id for p in b["test"]]
+    assert [p.id for p in a["train"]] == [p.id for p in b["train"]]
+    test_q = {p.question for p in a["test"]}
+    val_q = {p.question for p in a["val"]}
+    assert len(test_q) == 200 and len(val_q) == 100 and not test_q & val_q
+    assert not {p.question for p in a["train"]} & (test_q | val_q)
+    cells = {(p.family, p.level) for p in a["test"]}
+    assert len(cells) == 10
+    other = W.make_splits(W.WorldConfig(n_train=3000, n_val=100, n_test=200, seed=4))
+    assert [p.id for p in other["test"]] != [p.id for p in a["test"]]
+
+
+def test_levels_make_problems_longer():
+    config = W.WorldConfig()
+    rng = random.Random(1)
+    for family in W.FAMILIES:
+        lengths = [sum(len(W.generate_problem(rng, family, lv, config).steps) for _ in range(50)) for lv in W.LEVELS]
+        assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"n_test": -5}, "n_test"), ({"n_train": 0}, "n_train"), ({"n_val": 1.5}, "n_val"),
+    ({"families": ("modchain", "calculus")}, "families"), ({"modulus": 1}, "modulus"),
+    ({"modchain_ops": ((1, 1),)}, "modchain_ops"), ({"addition_digits": ((3, 2),) * 5}, "addition_digits"),
+])
+def test_bad_world_settings_name_the_value(kwargs, word):
+    with pytest.raises(ConfigError, match=word):
+        W.WorldConfig(**kwargs)

@@ -1,0 +1,140 @@
+"""Notebook 01's pipeline: the world's splits, the pretrained ladder, and its accuracy.
+
+Every artifact records the settings that made it; a rerun with the same
+settings skips it, and one with different settings refuses to reuse it
+(instead of silently mixing results), naming the directory to remove.
+
+Use: `splits = load_splits(world_config, data_dir)`,
+`train_ladder(...)`, `evaluate_ladder(...)`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from ttc import world as W
+from ttc.config import ConfigError
+from ttc.evaluate import EvalConfig, evaluate
+from ttc.lm import Ladder, is_saved, load_model
+from ttc.pretrain import PretrainConfig, pretrain
+from ttc.sampling import Ledger
+from ttc.store import read_json, read_table, run_id, write_json, write_table
+
+
+def _check_settings(path: Path, saved: dict, wanted: dict, what: str) -> None:
+    if saved != wanted:
+        changed = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        raise ConfigError(f"{what} in {path} was made with other settings (differing: {changed}); "
+                          f"remove {path} to recompute it, or restore the settings it was made with")
+
+
+def load_splits(config: W.WorldConfig, data_dir: Path) -> dict[str, list[W.Problem]]:
+    """The world's splits, written once to `data_dir/world/` (JSON lines) and read back after."""
+    folder = Path(data_dir) / "world"
+    settings = {"world": asdict(config)}
+    if (folder / "settings.json").exists():
+        _check_settings(folder, json.loads(json.dumps(read_json(folder / "settings.json"))),
+                        json.loads(json.dumps(settings)), "the world's splits")
+        return {name: [W.Problem.from_dict(json.loads(line)) for line in (folder / f"{name}.jsonl").open()]
+                for name in ("train", "val", "test")}
+    splits = W.make_splits(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, problems in splits.items():
+        tmp = folder / f".{name}.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in problems))
+        tmp.replace(folder / f"{name}.jsonl")
+    write_json(folder / "settings.json", settings)  # last: its presence means the splits are complete
+    return splits
+
+
+def train_ladder(ladder: Ladder, tokenizer, splits: dict, world_config: W.WorldConfig, config: PretrainConfig,
+                 models_dir: Path, progress: bool = True) -> pd.DataFrame:
+    """Pretrain every size (skipping finished ones); one row per size with N, D, FLOPs and time."""
+    rows = []
+    wanted = json.loads(json.dumps({"world": asdict(world_config), "pretrain": asdict(config)}))
+    for name in ladder.names:
+        out = Path(models_dir) / name
+        if is_saved(out):
+            saved = read_json(out / "pretrain.json")
+            _check_settings(out, {"world": saved.get("world"), "pretrain": saved["config"]},
+                            {"world": wanted["world"], "pretrain": wanted["pretrain"]}, f"model {name}")
+        meta = pretrain(name, tokenizer, splits["train"], splits["val"], config, out, progress=progress,
+                        extra_meta={"world": wanted["world"]})
+        rows.append({k: meta[k] for k in ("name", "hidden", "layers", "parameters", "tokens", "flops", "wall_s",
+                                           "final_val_loss")} | {"policy": name == ladder.policy})
+    return pd.DataFrame(rows)
+
+
+def loss_curves(ladder: Ladder, models_dir: Path) -> pd.DataFrame:
+    rows = []
+    for name in ladder.names:
+        meta = read_json(Path(models_dir) / name / "pretrain.json")
+        for split, key in (("train", "train_curve"), ("val", "val_curve")):
+            rows += [{"model": name, "split": split, "tokens": t, "loss": loss} for t, loss in meta[key]]
+    return pd.DataFrame(rows)
+
+
+def evaluate_ladder(ladder: Ladder, problems: list[W.Problem], config: EvalConfig, models_dir: Path,
+                    results_dir: Path, progress: bool = True) -> pd.DataFrame:
+    """Greedy accuracy and sampled pass@1 of every size on `problems`, one row per (model, problem).
+
+    Each model's table is cached under `results_dir`, keyed by the evaluation
+    settings, the problems and the model's own pretraining record.
+    """
+    from tqdm.auto import tqdm
+
+    tables = []
+    for name in tqdm(ladder.names, desc="evaluate ladder", disable=not progress):
+        model_dir = Path(models_dir) / name
+        meta = read_json(model_dir / "pretrain.json")
+        n_samples = config.n_samples_policy if name == ladder.policy else config.n_samples_other
+        key = run_id(config, n_samples, [p.id for p in problems], meta["config"], meta.get("world"))
+        path = Path(results_dir) / "01_eval" / f"{name}-{key}.parquet"
+        if path.exists():
+            tables.append(read_table(path))
+            continue
+        model, tokenizer, _ = load_model(model_dir)
+        ledger = Ledger()
+        table = evaluate(model, tokenizer, problems, n_samples, config, ledger=ledger)
+        table.insert(0, "model", name)
+        table["parameters"], table["pretrain_flops"] = meta["parameters"], meta["flops"]
+        table["eval_generated_tokens"] = ledger.generated_tokens  # the whole evaluation's, per row for tracing
+        table["run_id"] = key
+        write_table(path, table)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+def pass1_spread(table: pd.DataFrame, low: float = 0.1, high: float = 0.9) -> dict[str, float]:
+    """Fractions of problems with pass@1 below `low`, above `high`, and in between."""
+    p = table["pass1"]
+    return {f"below_{low}": float((p < low).mean()), f"above_{high}": float((p > high).mean()),
+            "between": float(((p >= low) & (p <= high)).mean())}
+
+
+def accuracy_summary(table: pd.DataFrame, ladder_table: pd.DataFrame) -> pd.DataFrame:
+    """Per model: greedy accuracy and mean pass@1, with parameters and pretraining FLOPs."""
+    acc = table.groupby("model").agg(greedy=("greedy_correct", "mean"), pass1=("pass1", "mean"),
+                                     n_problems=("problem_id", "count"), n_samples=("n_samples", "first"))
+    out = ladder_table.set_index("name").join(acc).reset_index().rename(columns={"index": "name"})
+    return out.sort_values("parameters").reset_index(drop=True)
+
+
+def ladder_checks(summary: pd.DataFrame, spread: dict[str, float]) -> dict[str, tuple[bool, str]]:
+    """The properties notebook 01 must show, each as (holds, what was measured)."""
+    s = summary.sort_values("parameters")
+    greedy = s["greedy"].tolist()
+    rising = all(b >= a for a, b in zip(greedy, greedy[1:]))
+    largest = greedy[-1]
+    below, above, between = spread["below_0.1"], spread["above_0.9"], spread["between"]
+    return {
+        "accuracy rises with size": (rising, " < ".join(f"{n} {g:.1%}" for n, g in zip(s["name"], greedy))),
+        "largest model not at ceiling (greedy <= 95%)": (largest <= 0.95, f"{s['name'].iloc[-1]}: {largest:.1%}"),
+        "policy pass@1 spread (>=15% below 0.1, >=15% above 0.9, >=30% between)": (
+            below >= 0.15 and above >= 0.15 and between >= 0.30,
+            f"below 0.1: {below:.1%}, above 0.9: {above:.1%}, between: {between:.1%}"),
+    }

@@ -1,0 +1,140 @@
+"""The model ladder: named decoder-only transformer sizes, built from transformers configs.
+
+Every size is a Llama-style `LlamaForCausalLM` (RoPE, RMSNorm, SwiGLU, tied
+embeddings) that differs only in width and depth, so that accuracy can be
+compared against parameters and FLOPs. Models are saved as Hugging Face model
+directories (safetensors, with the tokenizer beside them) and load back with
+`AutoModelForCausalLM.from_pretrained`.
+
+Use: `model = build_model(LADDER["d64-l4"], tokenizer)`;
+`Ladder(("d64-l4", ..., "d192-l7"), policy="d64-l4")` checks the span.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from ttc.config import ConfigError, as_tuple, check_fields
+
+MIN_SPAN = 14.0
+"""The paper compares the policy plus test-time compute with a ~14x larger model."""
+
+MAX_POSITIONS = 512
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    name: str
+    hidden: int
+    layers: int
+    heads: int
+    # SwiGLU width; 4x hidden keeps ~16 * hidden^2 parameters a layer.
+    intermediate: int
+
+    def __post_init__(self):
+        check_fields(self)
+        if min(self.hidden, self.layers, self.heads, self.intermediate) < 1:
+            raise ConfigError(f"ModelSize {self.name!r}: hidden, layers, heads and intermediate must be "
+                              f"positive, got {self.hidden}, {self.layers}, {self.heads}, {self.intermediate}")
+        if self.hidden % self.heads:
+            raise ConfigError(f"ModelSize {self.name!r}: hidden={self.hidden} must be divisible by "
+                              f"heads={self.heads}")
+
+
+def _size(hidden: int, layers: int) -> ModelSize:
+    return ModelSize(f"d{hidden}-l{layers}", hidden, layers, max(1, hidden // 16), 4 * hidden)
+
+
+LADDER: dict[str, ModelSize] = {s.name: s for s in (
+    # The study's ladder: d64-l4 is the policy, d192-l7 is ~15x its parameters.
+    _size(64, 4), _size(96, 5), _size(128, 6), _size(192, 7),
+    # A miniature ladder with the same 14x span, for the tests and the tiny profile.
+    _size(16, 1), _size(24, 2), _size(32, 2), _size(48, 3),
+)}
+
+
+def model_config(size: ModelSize, tokenizer) -> LlamaConfig:
+    return LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=size.hidden, num_hidden_layers=size.layers,
+        num_attention_heads=size.heads, num_key_value_heads=size.heads, intermediate_size=size.intermediate,
+        max_position_embeddings=MAX_POSITIONS, tie_word_embeddings=True, attention_dropout=0.0,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id)
+
+
+def build_model(size: ModelSize, tokenizer, seed: int = 0) -> LlamaForCausalLM:
+    torch.manual_seed(seed)  # initialisation is part of the run's settings
+    return LlamaForCausalLM(model_config(size, tokenizer))
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Parameters counted once each (the tied embedding once)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def parameters_of(size: ModelSize, tokenizer) -> int:
+    """Parameter count of a size without training it (built on the meta device)."""
+    with torch.device("meta"):
+        return count_parameters(LlamaForCausalLM(model_config(size, tokenizer)))
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """The sizes a study trains, and which of them is the policy (the base model)."""
+
+    names: tuple[str, ...]
+    policy: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "names", as_tuple(self.names))
+        check_fields(self)
+        unknown = [n for n in self.names if n not in LADDER]
+        if unknown:
+            raise ConfigError(f"ladder={list(self.names)}: unknown size(s) {unknown}; known sizes are "
+                              f"{sorted(LADDER)}")
+        if len(self.names) < 4 or len(set(self.names)) != len(self.names):
+            raise ConfigError(f"ladder={list(self.names)}: give at least 4 distinct sizes")
+        if self.policy not in self.names:
+            raise ConfigError(f"policy={self.policy!r} is not in the ladder {list(self.names)}")
+
+    def check_span(self, tokenizer) -> dict[str, int]:
+        """Parameter counts by name; raise unless the largest is >= 14x the policy."""
+        counts = {n: parameters_of(LADDER[n], tokenizer) for n in self.names}
+        span = max(counts.values()) / counts[self.policy]
+        if span < MIN_SPAN:
+            raise ConfigError(f"ladder={list(self.names)} spans only {span:.1f}x from the policy "
+                              f"{self.policy!r} ({counts[self.policy]:,} parameters) to the largest "
+                              f"({max(counts.values()):,}); the 14x comparison needs >= {MIN_SPAN:g}x")
+        return counts
+
+
+def save_model(model, tokenizer, path: Path, meta: dict) -> None:
+    """Save a Hugging Face model dir (safetensors) with its tokenizer and a meta JSON, atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "pretrain.json").write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+
+
+def load_model(path: Path):
+    """(model, tokenizer, meta) from a directory written by `save_model`; safetensors only."""
+    path = Path(path)
+    model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    meta = json.loads((path / "pretrain.json").read_text())
+    return model, tokenizer, meta
+
+
+def is_saved(path: Path) -> bool:
+    return (Path(path) / "pretrain.json").exists()

@@ -1,0 +1,241 @@
+"""Pretraining a ladder model on worked solutions of the training split.
+
+Every size sees the same batches (batch i depends only on the seed and i), for
+the same number of tokens D, with one schedule (AdamW, linear warm-up, cosine
+decay), so that sizes differ only in parameters. Whole documents are packed
+into fixed-length rows; the loss is taken on solution tokens only (the
+question is random, so predicting it only adds noise).
+
+A run checkpoints to `<out>.partial/` (safetensors, with the optimizer state)
+and resumes from there; a finished model is skipped.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, load_model as load_weights, save_file, save_model as save_weights
+from tqdm.auto import tqdm
+
+from ttc import world as W
+from ttc.config import ConfigError, check_fields, check_range
+from ttc.lm import LADDER, MAX_POSITIONS, build_model, count_parameters, is_saved, save_model
+from ttc.store import read_json, write_json
+
+IGNORE = -100  # transformers' label for "no loss here"
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    tokens: int = 3_000_000  # D: tokens processed per model (padding included), the same for every size
+    block: int = 256  # tokens per row; documents are packed whole, never split across rows
+    rows: int = 32  # rows per optimizer step
+    lr: float = 2e-3
+    warmup: float = 0.03  # fraction of steps with a linear warm-up
+    min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    bf16: bool = True  # bf16 autocast doubles CPU matmul throughput; weights stay fp32
+    seed: int = 0
+    checkpoint_every: int = 100  # optimizer steps between resumable checkpoints
+    n_evals: int = 10  # validation-loss points on the loss curve
+
+    def __post_init__(self):
+        check_fields(self)
+        check_range(self, "block", 16, MAX_POSITIONS)
+        check_range(self, "rows", 1)
+        check_range(self, "tokens", self.block * self.rows)
+        check_range(self, "lr", 1e-6, 1.0)
+        check_range(self, "warmup", 0.0, 0.5)
+        check_range(self, "min_lr_ratio", 0.0, 1.0)
+        check_range(self, "weight_decay", 0.0, 1.0)
+        check_range(self, "grad_clip", 0.0)
+        check_range(self, "checkpoint_every", 1)
+        check_range(self, "n_evals", 1)
+
+    @property
+    def steps(self) -> int:
+        return math.ceil(self.tokens / (self.block * self.rows))
+
+    @property
+    def tokens_processed(self) -> int:
+        """D as actually trained: whole steps, so possibly a little above `tokens`."""
+        return self.steps * self.block * self.rows
+
+    def lr_at(self, step: int) -> float:
+        warm = max(1, round(self.warmup * self.steps))
+        if step < warm:
+            return self.lr * (step + 1) / warm
+        progress = (step - warm) / max(1, self.steps - warm)
+        return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+# --------------------------------------------------------------------------
+# Data
+
+
+@dataclass(frozen=True)
+class Document:
+    ids: np.ndarray  # <bos> prompt solution <eos>
+    n_prompt: int  # leading tokens without loss (<bos> and the prompt)
+
+
+def tokenize(problems: list[W.Problem], tokenizer, block: int) -> list[Document]:
+    prompts = tokenizer([W.prompt(p) for p in problems])["input_ids"]  # with <bos>
+    solutions = tokenizer([W.solution_text(p.steps, p.answer) for p in problems], add_special_tokens=False)["input_ids"]
+    docs = [Document(np.array(pr + so + [tokenizer.eos_token_id], dtype=np.int64), len(pr))
+            for pr, so in zip(prompts, solutions)]
+    longest = max(len(d.ids) for d in docs)
+    if longest > block:
+        raise ConfigError(f"PretrainConfig.block={block} is shorter than the longest document "
+                          f"({longest} tokens); raise block or lower the world's level ranges")
+    return docs
+
+
+def pack_batch(docs: list[Document], step: int, cfg: PretrainConfig, pad_id: int,
+               stream: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch `step` of a stream (0: training, 1: validation): rows of whole documents,
+    drawn by (seed, stream, step) alone, so every model size sees the same batches."""
+    rng = np.random.default_rng([cfg.seed, stream, step])
+    mean_len = np.mean([len(docs[i].ids) for i in rng.integers(len(docs), size=64)])
+    queue = deque(rng.integers(len(docs), size=int(2 * cfg.rows * cfg.block / mean_len) + 8).tolist())
+    ids = np.full((cfg.rows, cfg.block), pad_id, dtype=np.int64)
+    labels = np.full((cfg.rows, cfg.block), IGNORE, dtype=np.int64)
+    for r in range(cfg.rows):
+        pos, misses = 0, 0
+        # First fit from the head of the queue: a document that does not fit
+        # here goes to the back and starts a later row.
+        while misses < 8:
+            if not queue:
+                queue.extend(rng.integers(len(docs), size=16).tolist())
+            d = docs[queue[0]]
+            n = len(d.ids)
+            if pos + n <= cfg.block:
+                ids[r, pos:pos + n] = d.ids
+                labels[r, pos + d.n_prompt:pos + n] = d.ids[d.n_prompt:]
+                pos += n
+                queue.popleft()
+                misses = 0
+            else:
+                queue.rotate(-1)
+                misses += 1
+    return torch.from_numpy(ids), torch.from_numpy(labels)
+
+
+# --------------------------------------------------------------------------
+# Training
+
+
+def _optimizer(model, cfg: PretrainConfig) -> torch.optim.AdamW:
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def _save_partial(path: Path, model, opt, state: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_weights(model, str(tmp / "model.safetensors"))
+    tensors = {f"{i}.{k}": v.detach().clone() for i, s in opt.state_dict()["state"].items() for k, v in s.items()}
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    write_json(tmp / "state.json", state)
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+
+
+def _load_partial(path: Path, model, opt) -> dict:
+    load_weights(model, str(path / "model.safetensors"))
+    flat = load_file(str(path / "optimizer.safetensors"))
+    state: dict[int, dict] = {}
+    for key, value in flat.items():
+        i, name = key.split(".", 1)
+        state.setdefault(int(i), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
+    return read_json(path / "state.json")
+
+
+@torch.no_grad()
+def validation_loss(model, batches: list[tuple[torch.Tensor, torch.Tensor]], bf16: bool) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for x, y in batches:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(input_ids=x).logits.float()
+        n = int((y[:, 1:] != IGNORE).sum())
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)), y[:, 1:].reshape(-1),
+                                                 ignore_index=IGNORE, reduction="sum")
+        total, count = total + float(loss), count + n
+    model.train()
+    return total / max(count, 1)
+
+
+def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Problem], cfg: PretrainConfig,
+             out_dir: Path, progress: bool = True, extra_meta: dict | None = None) -> dict:
+    """Train one ladder size to `out_dir` (skipped when it is there); returns its meta record.
+
+    `extra_meta` (for example the world's settings) is stored with the model,
+    so that every model can be traced back to what made it.
+    """
+    out_dir = Path(out_dir)
+    if is_saved(out_dir):
+        return read_json(out_dir / "pretrain.json")
+    size = LADDER[size_name]
+    docs = tokenize(train, tokenizer, cfg.block)
+    val_docs = tokenize(val, tokenizer, cfg.block)
+    val_batches = [pack_batch(val_docs, i, cfg, tokenizer.pad_token_id, stream=1) for i in range(2)]
+    model = build_model(size, tokenizer, seed=cfg.seed)
+    model.train()
+    opt = _optimizer(model, cfg)
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    state = {"step": 0, "wall_s": 0.0, "running_loss": None, "train_curve": [], "val_curve": []}
+    if (partial / "state.json").exists():
+        state = _load_partial(partial, model, opt)
+    eval_at = {round(cfg.steps * (i + 1) / cfg.n_evals) - 1 for i in range(cfg.n_evals)}
+    tokens_per_step = cfg.rows * cfg.block
+    bar = tqdm(total=cfg.steps, initial=state["step"], desc=f"pretrain {size_name}", disable=not progress,
+               unit="step")
+    started, running = time.time() - state["wall_s"], state["running_loss"]
+    for step in range(state["step"], cfg.steps):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr_at(step)
+        x, y = pack_batch(docs, step, cfg, tokenizer.pad_token_id)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss = model(input_ids=x, labels=y).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        value = loss.item()
+        running = value if running is None else 0.9 * running + 0.1 * value
+        if step % 10 == 0 or step == cfg.steps - 1:
+            state["train_curve"].append([(step + 1) * tokens_per_step, running])
+            bar.set_postfix(loss=f"{running:.3f}")
+        if step in eval_at:
+            state["val_curve"].append([(step + 1) * tokens_per_step, validation_loss(model, val_batches, cfg.bf16)])
+        bar.update(1)
+        state["step"], state["wall_s"], state["running_loss"] = step + 1, time.time() - started, running
+        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+            _save_partial(partial, model, opt, state)
+    bar.close()
+    n_params = count_parameters(model)
+    meta = {
+        "name": size_name, "hidden": size.hidden, "layers": size.layers, "heads": size.heads,
+        "parameters": n_params, "tokens": cfg.tokens_processed,
+        "flops": 6 * n_params * cfg.tokens_processed,  # the paper's pretraining FLOPs, 6 N D
+        "wall_s": state["wall_s"], "final_val_loss": state["val_curve"][-1][1],
+        "train_curve": state["train_curve"], "val_curve": state["val_curve"],
+        "config": asdict(cfg), "n_train_problems": len(train), **(extra_meta or {}),
+    }
+    model.eval()
+    save_model(model, tokenizer, out_dir, meta)
+    shutil.rmtree(partial, ignore_errors=True)
+    return meta

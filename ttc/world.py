@@ -1,0 +1,350 @@
+"""The synthetic step-by-step math world that stands in for MATH.
+
+A problem is a question, a worked solution written one step per line, and an
+exact final answer on an answer line:
+
+    Q: 12 +05 *07 -03 (mod 23)     <- the prompt the model is given
+    12+05=17                       <- steps, one per line
+    17*07=04
+    04-03=01
+    A: 1                           <- the answer line, then end of text
+
+Two families with different error profiles: `modchain` (a chain of modular
+operations: errors are wrong table look-ups, more likely with
+multiplication) and `addition` (column addition with carries, written digit
+by digit: errors are wrong digit retrieval and dropped carries). Each has
+difficulty levels 1-5 (the analogue of MATH's hand-labelled levels): more
+steps and harder operations. Grading is exact, and `check_steps` says for
+every step whether it is right given the question and the steps before it.
+
+Use: `splits = make_splits(WorldConfig(...))`, then `prompt(problem)`,
+`grade(problem, completion)`, `check_steps(problem, steps)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import random
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from ttc.config import ConfigError, as_tuple, check_fields, check_range
+
+LEVELS = (1, 2, 3, 4, 5)
+QUESTION_PREFIX = "Q: "
+ANSWER_PREFIX = "A: "
+NO_ANSWER = None
+"""What `extract_answer` returns when a text holds no well-formed answer line."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    family: str
+    level: int
+    question: str
+    steps: tuple[str, ...]
+    answer: str
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "steps": list(self.steps)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Problem":
+        return cls(**{**d, "steps": tuple(d["steps"])})
+
+
+# --------------------------------------------------------------------------
+# Text format shared by every family
+
+
+def prompt(problem: Problem) -> str:
+    """The text a policy is given; its completion is the solution."""
+    return f"{QUESTION_PREFIX}{problem.question}\n"
+
+
+def solution_text(steps: tuple[str, ...] | list[str], answer: str) -> str:
+    return "".join(f"{s}\n" for s in steps) + f"{ANSWER_PREFIX}{answer}"
+
+
+def document(problem: Problem) -> str:
+    """Prompt plus worked solution: one pretraining document (before end-of-text)."""
+    return prompt(problem) + solution_text(problem.steps, problem.answer)
+
+
+_ANSWER_LINE = re.compile(r"^A:\s*(\d{1,40})\s*$")
+
+
+def extract_answer(completion: object) -> str | None:
+    """The final answer of a completion, or NO_ANSWER. Never raises.
+
+    The answer is the first line that starts with "A:"; it must hold a
+    non-negative integer and nothing else, otherwise the completion has no
+    answer (a malformed answer line is not searched past, as a grader reading
+    the solution top to bottom would stop there).
+    """
+    if not isinstance(completion, str):
+        return NO_ANSWER
+    for line in completion.split("\n"):
+        if line.startswith("A:"):
+            m = _ANSWER_LINE.match(line)
+            return str(int(m.group(1))) if m else NO_ANSWER
+    return NO_ANSWER
+
+
+def split_steps(completion: str) -> list[str]:
+    """The work steps of a completion: its lines before the answer line."""
+    steps = []
+    for line in completion.split("\n"):
+        if line.startswith("A:"):
+            break
+        steps.append(line)
+    # A completion cut off mid-line still ends in its partial step; an empty
+    # trailing piece after the last newline is not a step.
+    if steps and steps[-1] == "":
+        steps.pop()
+    return steps
+
+
+def grade(problem: Problem, completion: str) -> bool:
+    """Exact grading: the extracted answer equals the problem's answer."""
+    answer = extract_answer(completion)
+    return answer is not NO_ANSWER and answer == problem.answer
+
+
+def check_steps(problem: Problem, steps: list[str] | tuple[str, ...]) -> list[bool]:
+    """For each step, whether it is right given the question and the steps before it.
+
+    A step that computes correctly from a wrong earlier result counts as right
+    here; `on_track` says whether a prefix is still on the way to the answer.
+    """
+    family = FAMILIES[problem.family]
+    parsed = family.parse_question(problem.question)
+    return [family.expected_step(parsed, list(steps[:i])) == _normalise(step)
+            for i, step in enumerate(steps)]
+
+
+def on_track(problem: Problem, steps: list[str] | tuple[str, ...]) -> list[bool]:
+    """For each step, whether every step up to it is right (the prefix can still reach the answer)."""
+    out, ok = [], True
+    for right in check_steps(problem, steps):
+        ok = ok and right
+        out.append(ok)
+    return out
+
+
+def _normalise(step: str) -> str:
+    return step.replace(" ", "")
+
+
+# --------------------------------------------------------------------------
+# Families
+
+
+class Family(Protocol):
+    name: str
+
+    def generate(self, rng: random.Random, level: int, config: "WorldConfig") -> tuple[str, tuple[str, ...], str]:
+        """(question, steps, answer) of a fresh problem at this level."""
+
+    def parse_question(self, question: str) -> object: ...
+
+    def expected_step(self, parsed: object, previous: list[str]) -> str | None:
+        """The right next step given the question and the steps written so far, or
+        None when there is none (the solution is complete, or an earlier step is
+        unreadable so nothing can follow from it)."""
+
+
+_INT = re.compile(r"^\d{1,12}$")
+
+
+class ModChain:
+    """Start from a number and apply operations left to right, modulo m.
+
+    Question `12 +05 *07 -03 (mod 23)`; steps `12+05=17`, `17*07=04`, `04-03=01`.
+    Numbers are zero-padded to the modulus's width: with every number the same
+    width, a small transformer can find the i-th operand by position, as it
+    finds the i-th digit in column addition (with mixed widths it did not learn
+    to, in our first runs).
+    """
+
+    name = "modchain"
+    _OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+    _STEP = re.compile(r"^(\d{1,12})([+\-*])(\d{1,12})=(\d{1,12})$")
+    _QUESTION = re.compile(r"^(\d+)((?: [+\-*]\d+)+) \(mod (\d+)\)$")
+
+    def generate(self, rng, level, config):
+        lo, hi = config.modchain_ops[level - 1]
+        n_ops = rng.randint(lo, hi)
+        ops = "+-" if level == 1 else "+-*"
+        m = config.modulus
+        start = rng.randrange(m)
+        chain = [(rng.choice(ops), rng.randrange(1, m)) for _ in range(n_ops)]
+        w = self.width(m)
+        question = f"{start:0{w}d} " + " ".join(f"{op}{b:0{w}d}" for op, b in chain) + f" (mod {m})"
+        steps, value = [], start
+        for op, b in chain:
+            new = self._OPS[op](value, b) % m
+            steps.append(f"{value:0{w}d}{op}{b:0{w}d}={new:0{w}d}")
+            value = new
+        return question, tuple(steps), str(value)
+
+    @staticmethod
+    def width(modulus: int) -> int:
+        return len(str(modulus - 1))
+
+    def parse_question(self, question):
+        m = self._QUESTION.match(question)
+        if not m:
+            raise ValueError(f"not a modchain question: {question!r}")
+        chain = [(t[0], int(t[1:])) for t in m.group(2).split()]
+        return int(m.group(1)), chain, int(m.group(3))
+
+    def expected_step(self, parsed, previous):
+        start, chain, m = parsed
+        i = len(previous)
+        if i >= len(chain):
+            return None
+        if i == 0:
+            value = start
+        else:
+            last = self._STEP.match(_normalise(previous[-1]))
+            if not last:
+                return None
+            value = int(last.group(4))
+        op, b = chain[i]
+        w = self.width(m)
+        return f"{value:0{w}d}{op}{b:0{w}d}={self._OPS[op](value, b) % m:0{w}d}"
+
+
+class ColumnAddition:
+    """Add two n-digit numbers column by column from the right, carrying.
+
+    Question `4821+3967`; steps `1+7+0=8`, `2+6+0=8`, `8+9+0=17`, `4+3+1=8`;
+    answer 8788. Each step is `top digit + bottom digit + carry in = column sum`.
+    """
+
+    name = "addition"
+    _STEP = re.compile(r"^(\d)\+(\d)\+(\d)=(\d{1,2})$")
+    _QUESTION = re.compile(r"^(\d+)\+(\d+)$")
+
+    def generate(self, rng, level, config):
+        lo, hi = config.addition_digits[level - 1]
+        n = rng.randint(lo, hi)
+        a, b = (rng.randrange(10 ** (n - 1) if n > 1 else 0, 10 ** n) for _ in range(2))
+        question = f"{a}+{b}"
+        steps, carry = [], 0
+        for x, y in zip(reversed(str(a)), reversed(str(b))):
+            s = int(x) + int(y) + carry
+            steps.append(f"{x}+{y}+{carry}={s}")
+            carry = s // 10
+        return question, tuple(steps), str(a + b)
+
+    def parse_question(self, question):
+        m = self._QUESTION.match(question)
+        if not m or len(m.group(1)) != len(m.group(2)):
+            raise ValueError(f"not an addition question: {question!r}")
+        return m.group(1)[::-1], m.group(2)[::-1]
+
+    def expected_step(self, parsed, previous):
+        top, bottom = parsed
+        i = len(previous)
+        if i >= len(top):
+            return None
+        carry = 0
+        if i > 0:
+            last = self._STEP.match(_normalise(previous[-1]))
+            if not last:
+                return None
+            carry = int(last.group(4)) // 10
+        return f"{top[i]}+{bottom[i]}+{carry}={int(top[i]) + int(bottom[i]) + carry}"
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (ModChain(), ColumnAddition())}
+
+
+# --------------------------------------------------------------------------
+# Configuration and splits
+
+
+def _ranges(value: object) -> object:
+    """YAML gives [[1, 1], [2, 2], ...]; keep ((1, 1), (2, 2), ...)."""
+    return tuple(tuple(r) if isinstance(r, list) else r for r in value) if isinstance(value, (list, tuple)) else value
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    seed: int = 0
+    n_train: int = 50_000
+    n_val: int = 500
+    n_test: int = 500
+    families: tuple[str, ...] = ("modchain", "addition")
+    modulus: int = 23
+    # Per level 1..5: the (min, max) number of operations / digits. Level 1 is
+    # kept trivially easy on purpose: easy problems are the curriculum that
+    # lets a small model start learning at all.
+    modchain_ops: tuple[tuple[int, int], ...] = ((1, 1), (2, 3), (4, 5), (6, 8), (9, 12))
+    addition_digits: tuple[tuple[int, int], ...] = ((1, 2), (3, 4), (5, 6), (7, 9), (10, 12))
+
+    def __post_init__(self):
+        object.__setattr__(self, "families", as_tuple(self.families))
+        object.__setattr__(self, "modchain_ops", _ranges(self.modchain_ops))
+        object.__setattr__(self, "addition_digits", _ranges(self.addition_digits))
+        check_fields(self)
+        for name in ("n_train", "n_val", "n_test"):
+            check_range(self, name, low=1)
+        check_range(self, "modulus", low=2, high=999)
+        unknown = [f for f in self.families if f not in FAMILIES]
+        if unknown or not self.families:
+            raise ConfigError(f"WorldConfig.families={self.families!r}: unknown or empty; "
+                              f"choose from {sorted(FAMILIES)}")
+        for name in ("modchain_ops", "addition_digits"):
+            ranges = getattr(self, name)
+            if len(ranges) != len(LEVELS) or any(len(r) != 2 or not 1 <= r[0] <= r[1] for r in ranges):
+                raise ConfigError(f"WorldConfig.{name}={ranges!r}: give {len(LEVELS)} (min, max) pairs, "
+                                  f"one per level, with 1 <= min <= max")
+
+
+def problem_id(family: str, question: str) -> str:
+    return f"{family}-{hashlib.sha1(question.encode()).hexdigest()[:12]}"
+
+
+def generate_problem(rng: random.Random, family: str, level: int, config: WorldConfig) -> Problem:
+    question, steps, answer = FAMILIES[family].generate(rng, level, config)
+    return Problem(problem_id(family, question), family, level, question, steps, answer)
+
+
+def _draw(config: WorldConfig, n: int, rng: random.Random, exclude: set[str], unique: bool) -> list[Problem]:
+    """n problems spread evenly over (family, level) cells, none whose question is in `exclude`."""
+    cells = [(f, lv) for f in config.families for lv in LEVELS]
+    out: list[Problem] = []
+    seen = set(exclude)
+    for i in range(n):
+        family, level = cells[i % len(cells)]
+        for _ in range(10_000):
+            p = generate_problem(rng, family, level, config)
+            if p.question not in seen:
+                break
+        else:
+            raise ConfigError(f"could not draw enough distinct {family} level-{level} problems; "
+                              f"lower n_test/n_val or widen the level's ranges")
+        if unique:
+            seen.add(p.question)
+        out.append(p)
+    rng.shuffle(out)
+    return out
+
+
+def make_splits(config: WorldConfig) -> dict[str, list[Problem]]:
+    """Seeded train / val / test splits; no test or val question appears in train.
+
+    Test and val questions are distinct (within and across the two); train
+    may repeat a question (as a corpus repeats easy facts) but never one held out.
+    """
+    test = _draw(config, config.n_test, random.Random(f"{config.seed}-test"), set(), unique=True)
+    val = _draw(config, config.n_val, random.Random(f"{config.seed}-val"), {p.question for p in test}, unique=True)
+    held_out = {p.question for p in test} | {p.question for p in val}
+    train = _draw(config, config.n_train, random.Random(f"{config.seed}-train"), held_out, unique=False)
+    return {"train": train, "val": val, "test": test}
