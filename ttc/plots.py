@@ -14,6 +14,7 @@ matplotlib.use("Agg")  # notebooks display the returned figure; nothing here nee
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import NullFormatter
 import pandas as pd
 import seaborn as sns
 
@@ -59,7 +60,8 @@ def plot_base_models(summary: pd.DataFrame, per_problem: pd.DataFrame, curves: p
         ax.annotate(tag, (r["flops"], r["greedy"]), textcoords="offset points", xytext=(4, 6), fontsize=8)
     ax.set(xscale="log", xlabel="pretraining FLOPs (6 N D)", ylabel="accuracy on the test split", ylim=(0, 1.05),
            title="(a) accuracy vs pretraining compute")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # log-axis minor labels collide on a short range
 
     ax = axes[0, 1]
     by_level = (per_problem.groupby(["model", "level"])["greedy_correct"].mean().rename("greedy").reset_index()
@@ -68,6 +70,7 @@ def plot_base_models(summary: pd.DataFrame, per_problem: pd.DataFrame, curves: p
     ax.set(xscale="log", xlabel="pretraining FLOPs (6 N D)", ylabel="greedy accuracy", ylim=(0, 1.05),
            title="(b) greedy accuracy by nominal level (1 easiest)")
     ax.legend(title="level", loc="lower right", ncols=5, fontsize=8)
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
     ax = axes[1, 0]
     pol = per_problem[per_problem["model"] == policy]
