@@ -2,6 +2,7 @@
 #   make reproduce                 the whole study, full profile (figures/ are these)
 #   make reproduce PROFILE=quick   the same at small scale, in minutes (figures/quick/)
 #   make test                      the test suite
+#   make bench                     the benchmarks (they print numbers; tests never time anything)
 #   make lab                       JupyterLab on the project's kernel
 # A fresh clone needs nothing else: the virtual environment is made from
 # requirements.txt the first time a target needs it.
@@ -16,7 +17,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%,data/$(PROFILE)/notebooks/%,$(NOTEBOOKS))
 PACKAGE := $(wildcard ttc/*.py)
 
-.PHONY: help setup reproduce test lab clean-profile
+.PHONY: help setup reproduce test bench lab clean-profile
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -49,6 +50,9 @@ reproduce: $(EXECUTED)  ## run every notebook in order (PROFILE=full|quick|tiny)
 
 test: $(STAMP)  ## run the tests (includes notebook 01 at the tiny profile)
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)  ## benchmarks: print the sampler's speed against transformers' generate
+	$(BIN)/python bench/bench_sampler.py
 
 lab: $(STAMP)  ## open JupyterLab on the project's kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks

@@ -64,3 +64,55 @@ def test_bad_sampling_arguments_are_refused(tiny_model, tokenizer):
         sampler.sample(PROMPTS, until="line")
     with pytest.raises(ValueError, match="temperature=-1"):
         sampler.sample(PROMPTS, temperature=-1)
+
+
+def test_lean_forward_matches_the_transformers_forward(tokenizer):
+    from ttc.lean_llama import LeanLlama
+    from ttc.lm import LADDER, build_model
+
+    model = build_model(LADDER["d24-l2"], tokenizer, seed=3).eval()
+    encoded = [tokenizer(p)["input_ids"] for p in PROMPTS]
+    width = max(map(len, encoded))
+    ids = torch.full((len(encoded), width), tokenizer.pad_token_id)
+    for i, e in enumerate(encoded):
+        ids[i, width - len(e):] = torch.tensor(e)
+    lean = LeanLlama(model)
+    logits = lean.start(ids, torch.tensor([width - len(e) for e in encoded]), max_new=3)
+    sequences = [list(e) for e in encoded]
+    rows = list(range(len(encoded)))
+    with torch.no_grad():
+        for step in range(3):
+            for slot, r in enumerate(rows):
+                reference = model(torch.tensor([sequences[r]])).logits[0, -1]
+                assert torch.allclose(logits[slot], reference, atol=1e-5)
+            tokens = logits.argmax(-1)
+            for slot, r in enumerate(rows):
+                sequences[r].append(int(tokens[slot]))
+            if step == 1:  # the middle row finishes: the cache is compacted around it
+                lean.keep(torch.tensor([0, 2]))
+                tokens, rows = tokens[[0, 2]], [0, 2]
+            logits = lean.step(tokens)
+
+
+def test_lean_and_transformers_sampling_draw_the_same_samples(tiny_model, tokenizer):
+    lean = Sampler(tiny_model, tokenizer, max_new_tokens=20).sample(PROMPTS, n=3, seed=5)
+    plain = Sampler(tiny_model, tokenizer, max_new_tokens=20, lean=False).sample(PROMPTS, n=3, seed=5)
+    assert [[c.text for c in row] for row in lean] == [[c.text for c in row] for row in plain]
+
+
+@pytest.mark.parametrize("lean", [True, False])
+def test_step_by_step_continuation_equals_sampling_the_whole(lean, tokenizer):
+    from ttc.lm import LADDER, build_model
+
+    model = build_model(LADDER["d24-l2"], tokenizer, seed=11).eval()
+    sampler = Sampler(model, tokenizer, max_new_tokens=30, lean=lean)
+    whole = sampler.sample(PROMPTS, n=1, temperature=0.0)
+    for prompt, (completion,) in zip(PROMPTS, whole):
+        text, budget = "", 30
+        while budget > 0:
+            (piece,) = sampler.sample([prompt + text], n=1, temperature=0.0, until="step", max_new_tokens=budget)[0]
+            text += piece.text
+            budget -= piece.n_tokens
+            if piece.stop != "step":
+                break
+        assert text == completion.text

@@ -18,6 +18,7 @@ from typing import Literal
 import torch
 from transformers import DynamicCache
 
+from ttc.lean_llama import LeanLlama, supports
 from ttc.lm import count_parameters
 from ttc.tokenizer import newline_id
 
@@ -48,32 +49,84 @@ class Completion:
     stop: Literal["answer", "step", "length"]  # end of solution, end of step, or max_new_tokens
 
 
+class HFForward:
+    """The model's own transformers forward over a DynamicCache: works for any causal LM."""
+
+    def __init__(self, model):
+        self.model = model
+        self.device = next(model.parameters()).device
+
+    @torch.no_grad()
+    def start(self, ids: torch.Tensor, pad: torch.Tensor, max_new: int) -> torch.Tensor:
+        width = ids.shape[1]
+        self.mask = (torch.arange(width)[None, :] >= pad[:, None]).long().to(self.device)
+        positions = (self.mask.cumsum(-1) - 1).clamp(min=0)
+        self.next_pos = positions[:, -1] + 1
+        self.cache = DynamicCache(config=self.model.config)
+        return self.model(input_ids=ids.to(self.device), attention_mask=self.mask, position_ids=positions,
+                          past_key_values=self.cache, use_cache=True).logits[:, -1].float()
+
+    @torch.no_grad()
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        self.mask = torch.cat([self.mask, self.mask.new_ones((self.mask.shape[0], 1))], dim=1)
+        logits = self.model(input_ids=tokens[:, None].to(self.device), attention_mask=self.mask,
+                            position_ids=self.next_pos[:, None], past_key_values=self.cache,
+                            use_cache=True).logits[:, -1].float()
+        self.next_pos = self.next_pos + 1
+        return logits
+
+    def keep(self, rows: torch.Tensor) -> None:
+        rows = rows.to(self.device)
+        self.cache.batch_select_indices(rows)
+        self.mask, self.next_pos = self.mask[rows], self.next_pos[rows]
+
+
 class Sampler:
+    """Batched sampling with a KV cache; see the module docstring.
+
+    `lean=True` (the default) runs Llama-architecture models through
+    `LeanLlama`, a hand-written forward over the same weights that has far
+    less per-token overhead; other models, or `lean=False`, use the model's
+    own transformers forward.
+    """
+
+    # Finished rows leave the batch once at most this fraction of it is still
+    # running: compacting the cache copies it, so it is not worth doing for
+    # every row that ends. Until then finished rows ride along, their tokens
+    # discarded and not counted in the ledger.
+    COMPACT_AT = 0.75
+
     def __init__(self, model, tokenizer, batch_size: int = 256, max_new_tokens: int = 192,
-                 ledger: Ledger | None = None):
+                 ledger: Ledger | None = None, lean: bool = True):
         if batch_size < 1 or max_new_tokens < 1:
             raise ValueError(f"batch_size={batch_size} and max_new_tokens={max_new_tokens} must be >= 1")
         self.model, self.tokenizer = model, tokenizer
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
         self.ledger = ledger if ledger is not None else Ledger()
         self.n_parameters = count_parameters(model)
-        self.device = next(model.parameters()).device
         self.eos, self.newline = tokenizer.eos_token_id, newline_id(tokenizer)
+        self.lean = lean and supports(model)
+        self._lean_forward = LeanLlama(model) if self.lean else None
 
     def sample(self, prompts: list[str], n: int = 1, temperature: float = 1.0,
-               until: Literal["answer", "step"] = "answer", seed: int = 0,
+               until: Literal["answer", "step", "length"] = "answer", seed: int = 0,
                max_new_tokens: int | None = None) -> list[list[Completion]]:
-        """n completions of each prompt; temperature 0 is greedy."""
+        """n completions of each prompt; temperature 0 is greedy.
+
+        `until`: "answer" stops a row at the end of the solution, "step" also at
+        the end of the next step, "length" only at max_new_tokens (benchmarks).
+        """
         if n < 1 or temperature < 0:
             raise ValueError(f"n={n} must be >= 1 and temperature={temperature} >= 0")
-        if until not in ("answer", "step"):
-            raise ValueError(f"until={until!r}: use 'answer' (end of solution) or 'step' (end of the next step)")
+        if until not in ("answer", "step", "length"):
+            raise ValueError(f"until={until!r}: use 'answer' (end of solution), 'step' (end of the next step) "
+                             "or 'length' (max_new_tokens)")
         max_new = max_new_tokens or self.max_new_tokens
         encoded = self.tokenizer(list(prompts))["input_ids"]
         # Rows sorted by prompt length keep left-padding small within a batch.
         rows = sorted(((len(encoded[p]), p, k) for p in range(len(prompts)) for k in range(n)))
         generator = torch.Generator(device="cpu").manual_seed(seed)
-        stop_ids = [self.eos] if until == "answer" else [self.eos, self.newline]
+        stop_ids = {"answer": [self.eos], "step": [self.eos, self.newline], "length": []}[until]
         out: list[list[Completion | None]] = [[None] * n for _ in prompts]
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start:start + self.batch_size]
@@ -83,47 +136,43 @@ class Sampler:
                 out[p][k] = c
         return out  # type: ignore[return-value]
 
-    @torch.no_grad()
     def _run_batch(self, prompts: list[list[int]], temperature: float, stop_ids: list[int], max_new: int,
                    generator: torch.Generator) -> list[Completion]:
         batch, width = len(prompts), max(len(p) for p in prompts)
         ids = torch.full((batch, width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((batch, width), dtype=torch.long)
         for i, p in enumerate(prompts):
             ids[i, width - len(p):] = torch.tensor(p)
-            mask[i, width - len(p):] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache(config=self.model.config)
-        logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                            position_ids=positions.to(self.device), past_key_values=cache,
-                            use_cache=True).logits[:, -1].float()
-        alive = torch.arange(batch)  # which original rows are still in the batch
-        next_pos = positions[:, -1] + 1
+        pad = torch.tensor([width - len(p) for p in prompts])
+        forward = self._lean_forward if self.lean else HFForward(self.model)
+        logits = forward.start(ids, pad, max_new)
+        slots = torch.arange(batch)  # the original row in each batch slot
+        active = torch.ones(batch, dtype=torch.bool)
         generated = torch.full((batch, max_new), self.tokenizer.pad_token_id, dtype=torch.long)
         lengths = torch.zeros(batch, dtype=torch.long)
         stopped = torch.zeros(batch, dtype=torch.long)  # 0: length, 1: answer, 2: step
         stops = torch.tensor(stop_ids)
-        for t in range(max_new):
-            if temperature == 0:
-                token = logits.argmax(-1).cpu()
-            else:
-                probs = torch.softmax(logits / temperature, dim=-1).cpu()
-                token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            generated[alive, t] = token
-            lengths[alive] += 1
-            done = torch.isin(token, stops)
-            stopped[alive[done]] = torch.where(token[done] == self.eos, 1, 2)
-            keep = (~done).nonzero().squeeze(1)
-            if keep.numel() == 0 or t == max_new - 1:
-                break
-            if keep.numel() < alive.numel():
-                cache.batch_select_indices(keep.to(self.device))
-                alive, token, next_pos, mask = alive[keep], token[keep], next_pos[keep], mask[keep]
-            mask = torch.cat([mask, torch.ones((alive.numel(), 1), dtype=torch.long)], dim=1)
-            logits = self.model(input_ids=token[:, None].to(self.device), attention_mask=mask.to(self.device),
-                                position_ids=next_pos[:, None].to(self.device), past_key_values=cache,
-                                use_cache=True).logits[:, -1].float()
-            next_pos = next_pos + 1
+        with torch.inference_mode():
+            for t in range(max_new):
+                logits = logits.float().cpu()
+                if temperature == 0:
+                    token = logits.argmax(-1)
+                else:
+                    probs = torch.softmax(logits / temperature, dim=-1)
+                    token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+                live = slots[active]
+                generated[live, t] = token[active]
+                lengths[live] += 1
+                done = active & torch.isin(token, stops)
+                stopped[slots[done]] = torch.where(token[done] == self.eos, 1, 2)
+                active &= ~done
+                n_active = int(active.sum())
+                if n_active == 0 or t == max_new - 1:
+                    break
+                if n_active <= self.COMPACT_AT * len(slots):
+                    keep = active.nonzero().squeeze(1)
+                    forward.keep(keep)
+                    slots, active, token = slots[keep], active[keep], token[keep]
+                logits = forward.step(token)
         n_prompt = sum(len(p) for p in prompts)
         n_generated = int(lengths.sum())
         self.ledger += Ledger(generations=batch, prompt_tokens=n_prompt, generated_tokens=n_generated,

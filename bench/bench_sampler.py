@@ -1,0 +1,102 @@
+"""Sampler throughput against transformers' generate, and achieved FLOP/s against this machine's matmul peak.
+
+Run with `make bench`. Prints a table and one JSON line. Both samplers draw
+exactly `NEW_TOKENS` tokens per row (no early stop), from the same prompts,
+in the same process, so that the numbers compare like with like. Trained
+ladder models are used when `data/full/models/` has them; otherwise freshly
+initialised ones of the same sizes (speed does not depend on the weights
+when lengths are fixed).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+
+import torch
+
+from ttc import world as W
+from ttc.config import ROOT
+from ttc.lm import LADDER, build_model, count_parameters, is_saved, load_model
+from ttc.sampling import Sampler
+from ttc.tokenizer import build_tokenizer
+
+MODELS = ("d64-l4", "d192-l7")  # the policy and the largest ladder model
+BATCHES = (1, 64, 256, 1024)
+NEW_TOKENS = 64
+
+
+def matmul_peak_flops(n: int = 2048, reps: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n ** 3 * reps / (time.perf_counter() - start)
+
+
+def model_for(name: str, tokenizer):
+    path = ROOT / "data" / "full" / "models" / name
+    if is_saved(path):
+        model, _, _ = load_model(path)
+        return model, "trained"
+    return build_model(LADDER[name], tokenizer).eval(), "untrained"
+
+
+def prompts_for(batch: int) -> list[str]:
+    problems = W.make_splits(W.WorldConfig(n_train=1, n_val=1, n_test=max(batch, 10)))["test"]
+    return [W.prompt(p) for p in problems[:batch]]
+
+
+def time_ours(model, tokenizer, prompts) -> float:
+    sampler = Sampler(model, tokenizer, batch_size=len(prompts), max_new_tokens=NEW_TOKENS)
+    start = time.perf_counter()
+    out = sampler.sample(prompts, n=1, temperature=1.0, until="length", seed=0)
+    elapsed = time.perf_counter() - start
+    assert all(c.n_tokens == NEW_TOKENS for row in out for c in row)
+    return elapsed
+
+
+def time_generate(model, tokenizer, prompts) -> float:
+    enc = tokenizer(prompts, return_tensors="pt", padding=True)
+    start = time.perf_counter()
+    with torch.no_grad():
+        out = model.generate(**enc, do_sample=True, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
+                             pad_token_id=tokenizer.pad_token_id, temperature=1.0, top_k=0, top_p=1.0)
+    elapsed = time.perf_counter() - start
+    assert out.shape[1] == enc["input_ids"].shape[1] + NEW_TOKENS
+    return elapsed
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer()
+    peak = matmul_peak_flops()
+    rows = []
+    for name in MODELS:
+        model, weights = model_for(name, tokenizer)
+        n_params = count_parameters(model)
+        time_ours(model, tokenizer, prompts_for(8))  # warm-up
+        for batch in BATCHES:
+            prompts = prompts_for(batch)
+            prompt_tokens = sum(len(tokenizer(p)["input_ids"]) for p in prompts)
+            ours, hf = time_ours(model, tokenizer, prompts), time_generate(model, tokenizer, prompts)
+            tokens = batch * NEW_TOKENS
+            flops = 2 * n_params * (tokens + prompt_tokens)
+            rows.append({"model": name, "weights": weights, "parameters": n_params, "batch": batch,
+                         "ours_tok_s": tokens / ours, "generate_tok_s": tokens / hf, "speedup": hf / ours,
+                         "ours_flop_s": flops / ours, "fraction_of_matmul_peak": flops / ours / peak})
+    print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
+          f"dense fp32 matmul peak {peak / 1e9:.0f} GFLOP/s; {NEW_TOKENS} new tokens per row, temperature 1")
+    print(f"{'model':>8} {'params':>9} {'batch':>5} {'ours tok/s':>11} {'generate tok/s':>15} {'speedup':>8} "
+          f"{'GFLOP/s':>8} {'of peak':>8}")
+    for r in rows:
+        print(f"{r['model']:>8} {r['parameters']:>9,} {r['batch']:>5} {r['ours_tok_s']:>11,.0f} "
+              f"{r['generate_tok_s']:>15,.0f} {r['speedup']:>7.1f}x {r['ours_flop_s'] / 1e9:>8.1f} "
+              f"{r['fraction_of_matmul_peak']:>8.1%}")
+    print(json.dumps({"bench": "sampler", "matmul_peak_flop_s": peak, "new_tokens": NEW_TOKENS, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
