@@ -71,6 +71,23 @@ def test_interrupted_pretraining_resumes_to_the_same_model(tokenizer, splits, tm
     assert whole["flops"] == 6 * whole["parameters"] * whole["tokens"]
 
 
+def test_an_interrupted_run_with_other_settings_is_not_resumed(tokenizer, splits, tmp_path, monkeypatch):
+    real = P.pack_batch
+
+    def crash_at_step_3(docs, step, *args, **kw):
+        if step == 3 and kw.get("stream", 0) == 0:
+            raise KeyboardInterrupt
+        return real(docs, step, *args, **kw)
+
+    monkeypatch.setattr(P, "pack_batch", crash_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], small_config(), tmp_path / "m", progress=False)
+    monkeypatch.setattr(P, "pack_batch", real)
+    with pytest.raises(ConfigError, match="other settings"):
+        P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], small_config(lr=1e-3), tmp_path / "m",
+                   progress=False)
+
+
 def test_a_finished_model_is_skipped(tokenizer, splits, tmp_path, monkeypatch):
     cfg = small_config(tokens=2 * 2 * 256)
     first = P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "m", progress=False)

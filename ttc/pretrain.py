@@ -12,6 +12,7 @@ and resumes from there; a finished model is skipped.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import time
@@ -196,9 +197,14 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
     model.train()
     opt = _optimizer(model, cfg)
     partial = out_dir.with_name(out_dir.name + ".partial")
-    state = {"step": 0, "wall_s": 0.0, "running_loss": None, "train_curve": [], "val_curve": []}
+    settings = json.loads(json.dumps({"config": asdict(cfg), **(extra_meta or {})}))
+    state = {"step": 0, "wall_s": 0.0, "running_loss": None, "train_curve": [], "val_curve": [],
+             "settings": settings}
     if (partial / "state.json").exists():
         state = _load_partial(partial, model, opt)
+        if state.get("settings") != settings:
+            raise ConfigError(f"the interrupted run in {partial} was made with other settings; remove it to "
+                              f"start {size_name} afresh, or restore the settings it was made with")
     eval_at = {round(cfg.steps * (i + 1) / cfg.n_evals) - 1 for i in range(cfg.n_evals)}
     tokens_per_step = cfg.rows * cfg.block
     bar = tqdm(total=cfg.steps, initial=state["step"], desc=f"pretrain {size_name}", disable=not progress,

@@ -3,7 +3,9 @@
 Many prompts x many samples run as left-padded batches over a KV cache; each
 row stops at the end of the solution (the end-of-text token) or, with
 `until="step"`, at the end of the next step (a newline) too. Finished rows
-leave the batch, so they stop costing compute. Every call adds what it
+leave the batch, so they stop costing compute. Llama-architecture models run
+through `LeanLlama` (the same weights, far less per-token overhead); any
+other causal LM through its own transformers forward. Every call adds what it
 processed to a `Ledger`.
 
 Use: `Sampler(model, tokenizer).sample(prompts, n=64, temperature=1.0, seed=0)`
@@ -105,6 +107,8 @@ class Sampler:
         self.ledger = ledger if ledger is not None else Ledger()
         self.n_parameters = count_parameters(model)
         self.eos, self.newline = tokenizer.eos_token_id, newline_id(tokenizer)
+        # Padding is masked out, so any id serves; many real tokenizers have no pad token.
+        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos
         self.lean = lean and supports(model)
         self._lean_forward = LeanLlama(model) if self.lean else None
 
@@ -139,7 +143,7 @@ class Sampler:
     def _run_batch(self, prompts: list[list[int]], temperature: float, stop_ids: list[int], max_new: int,
                    generator: torch.Generator) -> list[Completion]:
         batch, width = len(prompts), max(len(p) for p in prompts)
-        ids = torch.full((batch, width), self.tokenizer.pad_token_id, dtype=torch.long)
+        ids = torch.full((batch, width), self.pad, dtype=torch.long)
         for i, p in enumerate(prompts):
             ids[i, width - len(p):] = torch.tensor(p)
         pad = torch.tensor([width - len(p) for p in prompts])
@@ -147,7 +151,7 @@ class Sampler:
         logits = forward.start(ids, pad, max_new)
         slots = torch.arange(batch)  # the original row in each batch slot
         active = torch.ones(batch, dtype=torch.bool)
-        generated = torch.full((batch, max_new), self.tokenizer.pad_token_id, dtype=torch.long)
+        generated = torch.full((batch, max_new), self.pad, dtype=torch.long)
         lengths = torch.zeros(batch, dtype=torch.long)
         stopped = torch.zeros(batch, dtype=torch.long)  # 0: length, 1: answer, 2: step
         stops = torch.tensor(stop_ids)
