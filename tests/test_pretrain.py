@@ -12,6 +12,18 @@ def small_config(**kw):
                                "n_evals": 2, **kw})
 
 
+def crash_at(step_to_crash):
+    """A pack_batch that interrupts training (as Ctrl-C would) when it reaches a given step."""
+    real = P.pack_batch
+
+    def pack(docs, step, *args, **kw):
+        if step == step_to_crash and kw.get("stream", 0) == 0:
+            raise KeyboardInterrupt
+        return real(docs, step, *args, **kw)
+
+    return pack
+
+
 def test_batches_pack_whole_documents_with_loss_on_solutions_only(tokenizer, splits):
     cfg = small_config()
     docs = P.tokenize(splits["train"], tokenizer, cfg.block)
@@ -48,13 +60,7 @@ def test_interrupted_pretraining_resumes_to_the_same_model(tokenizer, splits, tm
     whole = P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "whole", progress=False)
 
     real = P.pack_batch
-
-    def crash_at_step_5(docs, step, *args, **kw):
-        if step == 5 and kw.get("stream", 0) == 0:
-            raise KeyboardInterrupt
-        return real(docs, step, *args, **kw)
-
-    monkeypatch.setattr(P, "pack_batch", crash_at_step_5)
+    monkeypatch.setattr(P, "pack_batch", crash_at(5))
     with pytest.raises(KeyboardInterrupt):
         P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "resumed", progress=False)
     assert not is_saved(tmp_path / "resumed")
@@ -73,13 +79,7 @@ def test_interrupted_pretraining_resumes_to_the_same_model(tokenizer, splits, tm
 
 def test_an_interrupted_run_with_other_settings_is_not_resumed(tokenizer, splits, tmp_path, monkeypatch):
     real = P.pack_batch
-
-    def crash_at_step_3(docs, step, *args, **kw):
-        if step == 3 and kw.get("stream", 0) == 0:
-            raise KeyboardInterrupt
-        return real(docs, step, *args, **kw)
-
-    monkeypatch.setattr(P, "pack_batch", crash_at_step_3)
+    monkeypatch.setattr(P, "pack_batch", crash_at(3))
     with pytest.raises(KeyboardInterrupt):
         P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], small_config(), tmp_path / "m", progress=False)
     monkeypatch.setattr(P, "pack_batch", real)
