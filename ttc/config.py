@@ -8,6 +8,7 @@ the value and what is allowed, before any work starts.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def _matches(value: object, annotation: object) -> bool:
         return True
     if origin is typing.Literal:
         return value in typing.get_args(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         return any(_matches(value, a) for a in typing.get_args(annotation))
     if origin in (tuple, list):
         args = typing.get_args(annotation)

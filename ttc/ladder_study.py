@@ -37,8 +37,8 @@ def load_splits(config: W.WorldConfig, data_dir: Path) -> dict[str, list[W.Probl
     folder = Path(data_dir) / "world"
     settings = {"world": asdict(config)}
     if (folder / "settings.json").exists():
-        _check_settings(folder, json.loads(json.dumps(read_json(folder / "settings.json"))),
-                        json.loads(json.dumps(settings)), "the world's splits")
+        _check_settings(folder, read_json(folder / "settings.json"), json.loads(json.dumps(settings)),
+                        "the world's splits")
         return {name: [W.Problem.from_dict(json.loads(line)) for line in (folder / f"{name}.jsonl").open()]
                 for name in ("train", "val", "test")}
     splits = W.make_splits(config)
