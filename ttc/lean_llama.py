@@ -9,7 +9,7 @@ allocated once per batch. Its logits match the transformers forward (tested);
 the sampler uses it whenever `supports(model)` holds and falls back to the
 model's own forward otherwise.
 
-Use: `lean = LeanLlama(model)`; `logits = lean.start(ids, lengths, max_new)`;
+Use: `lean = LeanLlama(model)`; `logits = lean.start(ids, pad, max_new)` (left-padded ids, pad counts);
 then `logits = lean.step(tokens)`, and `lean.keep(rows)` to drop finished rows.
 """
 
@@ -85,6 +85,11 @@ class LeanLlama:
         scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale + bias
         return torch.matmul(torch.softmax(scores, dim=-1), v)
 
+    def _mlp(self, x, ln2, wgu, wdown):
+        """The residual MLP block, shared by the prompt pass and the decode step."""
+        gate, up = (self._norm(x, ln2) @ wgu).chunk(2, dim=-1)
+        return x + (torch.nn.functional.silu(gate) * up) @ wdown
+
     # -- the two passes ------------------------------------------------------
 
     @torch.inference_mode()
@@ -121,8 +126,7 @@ class LeanLlama:
             self.v[i, :, :, :width] = v.transpose(1, 2)
             out = self._attend(q, k, v.transpose(1, 2), bias)
             x = x + out.transpose(1, 2).reshape(batch, width, self.q_width) @ wo
-            gate, up = (self._norm(x, ln2) @ wgu).chunk(2, dim=-1)
-            x = x + (torch.nn.functional.silu(gate) * up) @ wdown
+            x = self._mlp(x, ln2, wgu, wdown)
         return self._norm(x[:, -1], self.final_norm) @ self.lm_head_t
 
     @torch.inference_mode()
@@ -145,8 +149,7 @@ class LeanLlama:
             self.v[i, :, :, t] = qkv[:, self.q_width + self.kv_width:].view(batch, self.n_kv, self.head_dim)
             out = self._attend(q[:, :, None], self.k[i, :, :, :t + 1], self.v[i, :, :, :t + 1], bias)
             x = x + out.reshape(batch, self.q_width) @ wo
-            gate, up = (self._norm(x, ln2) @ wgu).chunk(2, dim=-1)
-            x = x + (torch.nn.functional.silu(gate) * up) @ wdown
+            x = self._mlp(x, ln2, wgu, wdown)
         self.t += 1
         self.next_pos = self.next_pos + 1
         return self._norm(x, self.final_norm) @ self.lm_head_t
