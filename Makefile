@@ -45,6 +45,9 @@ data/$(PROFILE)/notebooks/%.ipynb: notebooks/%.ipynb params/$(PROFILE).yaml $(PA
 	$(BIN)/papermill $< $(@:.ipynb=.running.ipynb) -f params/$(PROFILE).yaml -k $(KERNEL) --cwd notebooks
 	mv $(@:.ipynb=.running.ipynb) $@
 
+# Each notebook reads what the ones before it wrote.
+$(foreach i,$(wordlist 2,$(words $(EXECUTED)),$(shell seq $(words $(EXECUTED)))),$(eval $(word $(i),$(EXECUTED)): $(word $(shell expr $(i) - 1),$(EXECUTED))))
+
 reproduce: $(EXECUTED)  ## run every notebook in order (PROFILE=full|quick|tiny)
 	@echo "done: figures in $(if $(filter full,$(PROFILE)),figures/,figures/$(PROFILE)/), tables in data/$(PROFILE)/results/"
 

@@ -98,8 +98,15 @@ def test_a_finished_model_is_skipped(tokenizer, splits, tmp_path, monkeypatch):
 
 def test_learning_rate_schedule_warms_up_and_decays():
     cfg = P.PretrainConfig(tokens=100 * 32 * 256, warmup=0.1)
-    lrs = [cfg.lr_at(s) for s in range(cfg.steps)]
+    lrs = [cfg.lr_at(s, cfg.lr_hidden) for s in range(cfg.steps)]
     peak = lrs.index(max(lrs))
     assert peak == 9 and max(lrs) == pytest.approx(cfg.lr)
     assert lrs[:peak + 1] == sorted(lrs[:peak + 1]) and lrs[peak:] == sorted(lrs[peak:], reverse=True)
     assert lrs[-1] == pytest.approx(cfg.lr * cfg.min_lr_ratio, rel=0.01)
+
+
+def test_learning_rate_shrinks_as_one_over_width():
+    cfg = P.PretrainConfig(lr=3e-3, lr_hidden=64)
+    assert cfg.peak_lr(64) == pytest.approx(3e-3) and cfg.peak_lr(192) == pytest.approx(1e-3)
+    assert [cfg.lr_at(s, 128) for s in range(0, cfg.steps, 50)] == pytest.approx(
+        [cfg.lr_at(s, 64) / 2 for s in range(0, cfg.steps, 50)])

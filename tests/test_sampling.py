@@ -51,9 +51,13 @@ def test_ledger_counts_exactly_what_was_processed(tiny_model, tokenizer):
     # Count independently: re-encode each completion (plus its end-of-text token when it has one).
     recount = sum(len(tokenizer.encode(c.text, add_special_tokens=False)) + (c.stop == "answer")
                   for row in out for c in row)
-    prompt_tokens = 3 * sum(len(tokenizer(p)["input_ids"]) for p in PROMPTS)
+    # Rows go shortest prompt first, 5 to a batch; a batch reads each distinct prompt once:
+    # [1+2 x3, 4821 x2] and [4821 x1, 12+05 x3].
+    size = {p: len(tokenizer(p)["input_ids"]) for p in PROMPTS}
+    prompt_tokens = size[PROMPTS[2]] + 2 * size[PROMPTS[1]] + size[PROMPTS[0]]
     assert ledger.generated_tokens == generated == recount
     assert ledger.generations == 9 and ledger.prompt_tokens == prompt_tokens
+    assert sum(c.prompt_tokens for row in out for c in row) == prompt_tokens
     n = sum(p.numel() for p in tiny_model.parameters())
     assert ledger.flops == 2.0 * n * (prompt_tokens + generated)
 
@@ -116,3 +120,26 @@ def test_step_by_step_continuation_equals_sampling_the_whole(lean, tokenizer):
             if piece.stop != "step":
                 break
         assert text == completion.text
+
+
+def test_several_steps_stop_after_the_last_of_them_and_equal_one_step_at_a_time(tiny_model, tokenizer):
+    sampler = Sampler(tiny_model, tokenizer, max_new_tokens=60)
+    two = sampler.sample(PROMPTS, n=1, temperature=0.0, until="step", n_steps=2)
+    for prompt, (c,) in zip(PROMPTS, two):
+        if c.stop == "step":
+            assert c.text.count("\n") == 2 and c.text.endswith("\n")
+        first = sampler.sample([prompt], temperature=0.0, until="step")[0][0]
+        if first.stop != "step":
+            assert c.text == first.text
+            continue
+        second = sampler.sample([prompt + first.text], temperature=0.0, until="step", max_new_tokens=60 - first.n_tokens)[0][0]
+        assert c.text == first.text + second.text
+
+
+def test_rows_sharing_a_prompt_share_its_pass_and_sample_as_if_alone(tiny_model, tokenizer):
+    sampler = Sampler(tiny_model, tokenizer, max_new_tokens=20)
+    together = sampler.sample(PROMPTS, n=3, temperature=0.0)
+    for prompt, row in zip(PROMPTS, together):
+        alone = sampler.sample([prompt], n=1, temperature=0.0)[0][0]
+        assert [c.text for c in row] == [alone.text] * 3
+        assert sorted(c.prompt_tokens for c in row) == [0, 0, len(tokenizer(prompt)["input_ids"])]

@@ -51,6 +51,24 @@ def load_splits(config: W.WorldConfig, data_dir: Path) -> dict[str, list[W.Probl
     return splits
 
 
+def read_splits(data_dir: Path) -> dict[str, list[W.Problem]]:
+    """The splits notebook 01 wrote to `data_dir/world/`, for the notebooks after it."""
+    folder = Path(data_dir) / "world"
+    if not (folder / "settings.json").exists():
+        raise ConfigError(f"no world in {folder}: run notebook 01 for this profile first "
+                          f"(make reproduce runs the notebooks in order)")
+    return load_splits(W.WorldConfig(**read_json(folder / "settings.json")["world"]), data_dir)
+
+
+def policy_dir(data_dir: Path, name: str) -> Path:
+    """The directory of the pretrained ladder model `name`, checked to be there."""
+    path = Path(data_dir) / "models" / name
+    if not is_saved(path):
+        raise ConfigError(f"no pretrained model {name!r} in {path.parent}: run notebook 01 for this profile "
+                          f"first, or name one of its ladder models")
+    return path
+
+
 def train_ladder(ladder: Ladder, tokenizer, splits: dict, world_config: W.WorldConfig, config: PretrainConfig,
                  models_dir: Path, progress: bool = True) -> pd.DataFrame:
     """Pretrain every size (skipping finished ones); one row per size with N, D, FLOPs and time."""

@@ -77,12 +77,13 @@ class LeanLlama:
         rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
         return x * cos + rotated * sin
 
-    def _attend(self, q, k, v, bias):
-        # q: [B, H, Tq, hd]; k, v: [B, Hkv, Tk, hd]; bias: [B, 1, Tq or 1, Tk] additive.
+    def _attend(self, q, k_t, v, bias):
+        # q: [B, H, Tq, hd]; k_t: [B, Hkv, hd, Tk] (keys transposed); v: [B, Hkv, Tk, hd];
+        # bias: [B, 1, Tq or 1, Tk] additive.
         if self.n_kv != self.n_heads:
-            k = k.repeat_interleave(self.n_heads // self.n_kv, dim=1)
+            k_t = k_t.repeat_interleave(self.n_heads // self.n_kv, dim=1)
             v = v.repeat_interleave(self.n_heads // self.n_kv, dim=1)
-        scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale + bias
+        scores = torch.matmul(q, k_t) * self.scale + bias
         return torch.matmul(torch.softmax(scores, dim=-1), v)
 
     def _mlp(self, x, ln2, wgu, wdown):
@@ -112,8 +113,10 @@ class LeanLlama:
         diagonal = torch.arange(width, device=self.device)
         bias[..., diagonal, diagonal] = 0.0
         n_layers = len(self.layers)
-        self.k = torch.zeros(n_layers, batch, self.n_kv, self.width, self.head_dim, device=self.device)
-        self.v = torch.zeros_like(self.k)
+        # Keys are cached transposed ([..., hd, W]): a decode step's q @ K then reads a strided
+        # view in place instead of copying the keys into the layout matmul wants.
+        self.k = torch.zeros(n_layers, batch, self.n_kv, self.head_dim, self.width, device=self.device)
+        self.v = torch.zeros(n_layers, batch, self.n_kv, self.width, self.head_dim, device=self.device)
         x = self.embed[ids]
         for i, (ln1, wqkv, wo, ln2, wgu, wdown) in enumerate(self.layers):
             qkv = self._norm(x, ln1) @ wqkv
@@ -121,10 +124,10 @@ class LeanLlama:
             k = qkv[..., self.q_width:self.q_width + self.kv_width].view(batch, width, self.n_kv, self.head_dim)
             v = qkv[..., self.q_width + self.kv_width:].view(batch, width, self.n_kv, self.head_dim)
             q = self._rotate(q, cos, sin)
-            k = self._rotate(k.transpose(1, 2), cos, sin)
-            self.k[i, :, :, :width] = k
+            k_t = self._rotate(k.transpose(1, 2), cos, sin).transpose(-1, -2)
+            self.k[i, :, :, :, :width] = k_t
             self.v[i, :, :, :width] = v.transpose(1, 2)
-            out = self._attend(q, k, v.transpose(1, 2), bias)
+            out = self._attend(q, k_t, v.transpose(1, 2), bias)
             x = x + out.transpose(1, 2).reshape(batch, width, self.q_width) @ wo
             x = self._mlp(x, ln2, wgu, wdown)
         return self._norm(x[:, -1], self.final_norm) @ self.lm_head_t
@@ -145,9 +148,9 @@ class LeanLlama:
             q = self._rotate(qkv[:, :self.q_width].view(batch, self.n_heads, self.head_dim), cos, sin)
             k = self._rotate(qkv[:, self.q_width:self.q_width + self.kv_width].view(batch, self.n_kv, self.head_dim),
                              cos, sin)
-            self.k[i, :, :, t] = k
+            self.k[i, :, :, :, t] = k
             self.v[i, :, :, t] = qkv[:, self.q_width + self.kv_width:].view(batch, self.n_kv, self.head_dim)
-            out = self._attend(q[:, :, None], self.k[i, :, :, :t + 1], self.v[i, :, :, :t + 1], bias)
+            out = self._attend(q[:, :, None], self.k[i, :, :, :, :t + 1], self.v[i, :, :, :t + 1], bias)
             x = x + out.reshape(batch, self.q_width) @ wo
             x = self._mlp(x, ln2, wgu, wdown)
         self.t += 1

@@ -91,3 +91,174 @@ def plot_base_models(summary: pd.DataFrame, per_problem: pd.DataFrame, curves: p
     fig.suptitle("Base-model ladder on the synthetic math world\n" + _settings_line(profile, settings), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _log2_budget_axis(ax, budgets) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _curves(ax, curves: pd.DataFrame, x: str, hue: str, labels: dict | None = None, styles: dict | None = None) -> None:
+    """Lines with shaded bootstrap intervals (columns accuracy, lo, hi), one per value of `hue`."""
+    for i, (name, g) in enumerate(curves.groupby(hue, sort=False)):
+        g = g.sort_values(x)
+        style = (styles or {}).get(name, {})
+        line, = ax.plot(g[x], g["accuracy"], marker="o", ms=4, label=(labels or {}).get(name, name),
+                        **({"color": f"C{i}"} | style))
+        ax.fill_between(g[x], g["lo"], g["hi"], color=line.get_color(), alpha=0.15, lw=0)
+
+
+def plot_difficulty(stats: pd.DataFrame, edges: list[float], cov: pd.DataFrame, policy: str, profile: str,
+                    settings: dict) -> plt.Figure:
+    """Notebook 02: the policy's pass@1 with the oracle bin edges; oracle bins against the world's
+    nominal levels; coverage pass@k by bin."""
+    theme()
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [1, 1.1, 1]})
+    ax = axes[0]
+    ax.hist(stats["pass1"], bins=np.linspace(0, 1, 26), color="C0", alpha=0.8)
+    for e in edges:
+        ax.axvline(e, color="k", ls=":", lw=1)
+    centres = [(hi + lo) / 2 for hi, lo in zip([1.0] + edges, edges + [0.0])]
+    for b, c in enumerate(centres, start=1):
+        ax.text(c, 0.97, str(b), transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=9,
+                fontweight="bold")
+    ax.set(xlabel=f"per-problem pass@1 of {policy} ({int(stats['n'].iloc[0])} samples, T=1)", ylabel="problems",
+           title="(a) oracle difficulty: 5 quantile bins (1 easiest)")
+
+    ax = axes[1]
+    table = pd.crosstab([stats["family"], stats["level"]], stats["bin"], normalize="index")
+    sns.heatmap(table, annot=True, fmt=".0%", cmap="Blues", cbar=False, ax=ax, annot_kws={"fontsize": 8})
+    ax.set(xlabel="oracle bin (1 easiest)", ylabel="family - nominal level",
+           title="(b) where each nominal level lands")
+
+    ax = axes[2]
+    for i, (b, g) in enumerate(cov.groupby("bin", sort=True)):
+        style = {"color": "k", "ls": "--"} if b == "all" else {"color": sns.color_palette(LEVEL_PALETTE, 5)[int(b) - 1]}
+        ax.plot(g["k"], g["pass_at_k"], marker="o", ms=3, label=f"bin {b}" if b != "all" else "all", **style)
+    _log2_budget_axis(ax, sorted(cov["k"].unique()))
+    ax.set(xlabel="k (samples)", ylabel="coverage pass@k (unbiased)", ylim=(0, 1.02),
+           title="(c) coverage by oracle bin")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Difficulty from the policy's own samples\n" + _settings_line(profile, settings), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_best_of_n(aggregation: pd.DataFrame, verifiers: pd.DataFrame, profile: str, settings: dict) -> plt.Figure:
+    """Notebook 03: Fig. 13 (step aggregation: last, min, product, weighted selection) and
+    Fig. 14 (PRM vs ORM vs majority) as accuracy against N, with bootstrap intervals."""
+    theme()
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
+    for ax, curves, title in ((axes[0], aggregation, "(a) PRM step aggregation, best-of-N weighted (Fig. 13)"),
+                              (axes[1], verifiers, "(b) PRM vs ORM vs majority vote (Fig. 14)")):
+        _curves(ax, curves, "budget", "method", styles={"majority vote": {"color": "k", "ls": "--"}})
+        _log2_budget_axis(ax, sorted(curves["budget"].unique()))
+        ax.set(xlabel="N (samples per problem)", ylabel="test accuracy", title=title)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Best-of-N from the sample pool, 90% bootstrap intervals over problems\n"
+                 + _settings_line(profile, settings), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_prm_quality(step_calibration: pd.DataFrame, final_calibration: pd.DataFrame, aucs: dict[tuple, float],
+                     confusion: pd.DataFrame, profile: str, settings: dict) -> plt.Figure:
+    """Notebook 03: the PRM against this world's ground truth (held-out problems), and predicted
+    difficulty bins against oracle bins."""
+    theme()
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    for ax, cal, kind, what, title in (
+            (axes[0], step_calibration, "step", "fraction of prefixes truly on track", "(a) step scores vs step truth"),
+            (axes[1], final_calibration, "final", "fraction of solutions correct", "(b) final scores vs answers")):
+        for i, (name, g) in enumerate(cal.groupby("verifier", sort=False)):
+            ax.plot(g["score"], g["observed"], marker="o", ms=4, color=f"C{i}",
+                    label=f"{name} (AUC {aucs[(name, kind)]:.3f})")
+        ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
+        ax.set(xlabel="verifier score (bin mean)", ylabel=what, xlim=(0, 1), ylim=(0, 1), title=title)
+        ax.legend(fontsize=8, loc="upper left")
+    ax = axes[2]
+    sns.heatmap(confusion, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    ax.set(xlabel="predicted bin (mean PRM final score)", ylabel="oracle bin (pass@1)",
+           title="(c) predicted vs oracle difficulty bins")
+    fig.suptitle("Verifier quality on held-out test problems, against the world's exact step truth\n"
+                 + _settings_line(profile, settings), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_search(curves: pd.DataFrame, flops: pd.DataFrame, by_bin: pd.DataFrame, profile: str,
+                settings: dict) -> plt.Figure:
+    """Notebook 04: Fig. 3 left (accuracy against the generation budget, every configuration),
+    the same against FLOPs (generation plus verification), and Fig. 3 right (beam search against
+    best-of-N weighted in each oracle difficulty bin)."""
+    theme()
+    fig = plt.figure(figsize=(17, 9))
+    grid = fig.add_gridspec(2, 10)
+    reference = {"majority vote": {"color": "k", "ls": "--"}, "best-of-N weighted": {"color": "C3", "lw": 2.5}}
+    ax = fig.add_subplot(grid[0, :5])
+    _curves(ax, curves, "budget", "method", styles=reference)
+    _log2_budget_axis(ax, sorted(curves["budget"].unique()))
+    ax.set(xlabel="generation budget (lookahead counts its rollouts: N (k+1))", ylabel="test accuracy",
+           title="(a) search methods against the generation budget (Fig. 3 left)")
+    ax.legend(fontsize=8, loc="lower right", ncols=2)
+    ax = fig.add_subplot(grid[0, 5:])
+    for i, (name, g) in enumerate(flops.groupby("method", sort=False)):
+        g = g.sort_values("flops")
+        style = {"color": f"C{i}"} | reference.get(name, {})
+        ax.plot(g["flops"], g["accuracy"], marker="o", ms=4, label=name, **style)
+    ax.set(xscale="log", xlabel="FLOPs per problem (policy 2N per token + verifier 2N per token read)",
+           ylabel="test accuracy", title="(b) the same against exact FLOPs (not in the paper)")
+    ax.legend(fontsize=8, loc="lower right", ncols=2)
+    bins = sorted(by_bin["bin"].unique())
+    for j, b in enumerate(bins):
+        ax = fig.add_subplot(grid[1, 2 * j:2 * j + 2])
+        _curves(ax, by_bin[by_bin["bin"] == b], "budget", "method", styles=reference)
+        _log2_budget_axis(ax, sorted(by_bin["budget"].unique()))
+        ax.set(xlabel="generation budget", ylabel="accuracy" if j == 0 else "", ylim=(-0.02, 1.02),
+               title=f"({chr(ord('c') + j)}) oracle bin {b}" + (" (easiest)" if b == 1 else " (hardest)" if b == bins[-1] else ""))
+        if j == 0:
+            ax.legend(fontsize=7, loc="lower left")
+    fig.suptitle("Search against the PRM, 90% bootstrap intervals over problems\n" + _settings_line(profile, settings),
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_compute_optimal(curves: pd.DataFrame, flops: pd.DataFrame, ratios: pd.DataFrame, profile: str,
+                         settings: dict) -> plt.Figure:
+    """Notebook 05: Fig. 4 (compute-optimal search with oracle and predicted bins against best-of-N
+    weighted, beam search and majority vote, by generation budget), the same against FLOPs, and
+    the budget compute-optimal needs to match best-of-N."""
+    theme()
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), gridspec_kw={"width_ratios": [1.2, 1.2, 1]})
+    styles = {"majority vote": {"color": "k", "ls": "--"}, "best-of-N weighted": {"color": "C3"},
+              "beam M=sqrt N": {"color": "C0"}, "compute-optimal (oracle bins)": {"color": "C2", "lw": 2.5},
+              "compute-optimal (predicted bins)": {"color": "C4", "lw": 2.5, "ls": "-."}}
+    ax = axes[0]
+    _curves(ax, curves, "budget", "method", styles=styles)
+    _log2_budget_axis(ax, sorted(curves["budget"].unique()))
+    ax.set(xlabel="generation budget", ylabel="test accuracy", title="(a) compute-optimal search (Fig. 4)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax = axes[1]
+    for name, g in flops.groupby("method", sort=False):
+        g = g.sort_values("flops")
+        ax.plot(g["flops"], g["accuracy"], marker="o", ms=4, label=name, **styles.get(name, {}))
+    ax.set(xscale="log", xlabel="FLOPs per problem (generation + verification)", ylabel="test accuracy",
+           title="(b) the same against FLOPs")
+    ax.legend(fontsize=8, loc="lower right")
+    ax = axes[2]
+    gens = ratios[ratios["axis"] == "generations"]
+    for i, (name, g) in enumerate(gens.groupby("compared", sort=False)):
+        ax.plot(g["reference_budget"], g["matching_budget"], marker="o", label=name, **styles.get(name, {}))
+    budgets = sorted(gens["reference_budget"].unique())
+    ax.plot(budgets, budgets, color="grey", ls=":", lw=1, label="same budget as best-of-N")
+    ax.plot(budgets, [b / 4 for b in budgets], color="grey", ls="--", lw=1, label="4x less (the paper)")
+    ax.set(xscale="log", yscale="log", xlabel="best-of-N weighted budget",
+           ylabel="budget compute-optimal needs to match it", title="(c) the efficiency number")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle("Compute-optimal test-time search, two-fold cross-validated within each bin\n"
+                 + _settings_line(profile, settings), fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -38,7 +38,13 @@ class PretrainConfig:
     tokens: int = 3_000_000  # D: tokens processed per model (padding included), the same for every size
     block: int = 256  # tokens per row; documents are packed whole, never split across rows
     rows: int = 32  # rows per optimizer step
-    lr: float = 2e-3
+    lr: float = 2e-3  # peak learning rate at width `lr_hidden`
+    # Wider models want smaller Adam steps (muP gives 1/width for hidden
+    # matrices; scaling studies lower the rate with size): a size of hidden h
+    # trains at lr * (lr_hidden / h) ** lr_width_power. One shared rate (power
+    # 0) left the widest size of the ladder barely learning.
+    lr_hidden: int = 64
+    lr_width_power: float = 1.0
     warmup: float = 0.03  # fraction of steps with a linear warm-up
     min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
     weight_decay: float = 0.1
@@ -54,6 +60,8 @@ class PretrainConfig:
         check_range(self, "rows", 1)
         check_range(self, "tokens", self.block * self.rows)
         check_range(self, "lr", 1e-6, 1.0)
+        check_range(self, "lr_hidden", 1)
+        check_range(self, "lr_width_power", 0.0, 2.0)
         check_range(self, "warmup", 0.0, 0.5)
         check_range(self, "min_lr_ratio", 0.0, 1.0)
         check_range(self, "weight_decay", 0.0, 1.0)
@@ -70,12 +78,16 @@ class PretrainConfig:
         """D as actually trained: whole steps, so possibly a little above `tokens`."""
         return self.steps * self.block * self.rows
 
-    def lr_at(self, step: int) -> float:
+    def peak_lr(self, hidden: int) -> float:
+        return self.lr * (self.lr_hidden / hidden) ** self.lr_width_power
+
+    def lr_at(self, step: int, hidden: int) -> float:
+        peak = self.peak_lr(hidden)
         warm = max(1, round(self.warmup * self.steps))
         if step < warm:
-            return self.lr * (step + 1) / warm
+            return peak * (step + 1) / warm
         progress = (step - warm) / max(1, self.steps - warm)
-        return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+        return peak * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 # --------------------------------------------------------------------------
@@ -212,7 +224,7 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
     started, running = time.time() - state["wall_s"], state["running_loss"]
     for step in range(state["step"], cfg.steps):
         for group in opt.param_groups:
-            group["lr"] = cfg.lr_at(step)
+            group["lr"] = cfg.lr_at(step, size.hidden)
         x, y = pack_batch(docs, step, cfg, tokenizer.pad_token_id)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             loss = model(input_ids=x, labels=y).loss
@@ -235,7 +247,7 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
     n_params = count_parameters(model)
     meta = {
         "name": size_name, "hidden": size.hidden, "layers": size.layers, "heads": size.heads,
-        "parameters": n_params, "tokens": cfg.tokens_processed,
+        "parameters": n_params, "tokens": cfg.tokens_processed, "peak_lr": cfg.peak_lr(size.hidden),
         "flops": 6 * n_params * cfg.tokens_processed,  # the paper's pretraining FLOPs, 6 N D
         "wall_s": state["wall_s"], "final_val_loss": state["val_curve"][-1][1],
         "train_curve": state["train_curve"], "val_curve": state["val_curve"],

@@ -49,6 +49,9 @@ class Completion:
     text: str  # everything generated except the end-of-text token
     n_tokens: int  # tokens generated, the stop token included
     stop: Literal["answer", "step", "length"]  # end of solution, end of step, or max_new_tokens
+    # Prompt tokens processed for this row: rows of a batch with the same prompt share one
+    # pass over it, which is counted on the first of them.
+    prompt_tokens: int = 0
 
 
 class HFForward:
@@ -114,47 +117,59 @@ class Sampler:
 
     def sample(self, prompts: list[str], n: int = 1, temperature: float = 1.0,
                until: Literal["answer", "step", "length"] = "answer", seed: int = 0,
-               max_new_tokens: int | None = None) -> list[list[Completion]]:
+               max_new_tokens: int | None = None, n_steps: int = 1) -> list[list[Completion]]:
         """n completions of each prompt; temperature 0 is greedy.
 
         `until`: "answer" stops a row at the end of the solution, "step" also at
-        the end of the next step, "length" only at max_new_tokens (benchmarks).
+        the end of its `n_steps`-th step (lookahead rolls out several), "length"
+        only at max_new_tokens (benchmarks).
         """
-        if n < 1 or temperature < 0:
-            raise ValueError(f"n={n} must be >= 1 and temperature={temperature} >= 0")
+        if n < 1 or temperature < 0 or n_steps < 1:
+            raise ValueError(f"n={n} and n_steps={n_steps} must be >= 1 and temperature={temperature} >= 0")
         if until not in ("answer", "step", "length"):
             raise ValueError(f"until={until!r}: use 'answer' (end of solution), 'step' (end of the next step) "
                              "or 'length' (max_new_tokens)")
         max_new = max_new_tokens or self.max_new_tokens
         encoded = self.tokenizer(list(prompts))["input_ids"]
-        # Rows sorted by prompt length keep left-padding small within a batch.
-        rows = sorted(((len(encoded[p]), p, k) for p in range(len(prompts)) for k in range(n)))
+        # Rows sorted by prompt length keep left-padding small within a batch, and
+        # by text keep the rows of one prompt together, so that they share its pass.
+        rows = sorted((len(encoded[p]), prompts[p], p, k) for p in range(len(prompts)) for k in range(n))
         generator = torch.Generator(device="cpu").manual_seed(seed)
         stop_ids = {"answer": [self.eos], "step": [self.eos, self.newline], "length": []}[until]
         out: list[list[Completion | None]] = [[None] * n for _ in prompts]
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start:start + self.batch_size]
-            completions = self._run_batch([encoded[p] for _, p, _ in chunk], temperature, stop_ids, max_new,
-                                          generator)
-            for (_, p, k), c in zip(chunk, completions):
+            completions = self._run_batch([encoded[p] for _, _, p, _ in chunk], temperature, stop_ids, max_new,
+                                          generator, n_steps)
+            for (_, _, p, k), c in zip(chunk, completions):
                 out[p][k] = c
         return out  # type: ignore[return-value]
 
     def _run_batch(self, prompts: list[list[int]], temperature: float, stop_ids: list[int], max_new: int,
-                   generator: torch.Generator) -> list[Completion]:
+                   generator: torch.Generator, n_steps: int = 1) -> list[Completion]:
         batch, width = len(prompts), max(len(p) for p in prompts)
-        ids = torch.full((batch, width), self.pad, dtype=torch.long)
-        for i, p in enumerate(prompts):
+        # Each distinct prompt is processed once; its rows then share the cache.
+        index: dict[tuple[int, ...], int] = {}
+        inverse = [index.setdefault(tuple(p), len(index)) for p in prompts]
+        unique = list(index)
+        ids = torch.full((len(unique), width), self.pad, dtype=torch.long)
+        for i, p in enumerate(unique):
             ids[i, width - len(p):] = torch.tensor(p)
-        pad = torch.tensor([width - len(p) for p in prompts])
+        pad = torch.tensor([width - len(p) for p in unique])
         forward = self._lean_forward if self.lean else HFForward(self.model)
         logits = forward.start(ids, pad, max_new)
+        if len(unique) < batch:
+            expand = torch.tensor(inverse)
+            forward.keep(expand)
+            logits = logits[expand]
         slots = torch.arange(batch)  # the original row in each batch slot
         active = torch.ones(batch, dtype=torch.bool)
         generated = torch.full((batch, max_new), self.pad, dtype=torch.long)
         lengths = torch.zeros(batch, dtype=torch.long)
         stopped = torch.zeros(batch, dtype=torch.long)  # 0: length, 1: answer, 2: step
         stops = torch.tensor(stop_ids)
+        by_step = self.newline in stop_ids
+        steps_left = torch.full((batch,), n_steps, dtype=torch.long)  # newlines still to write before stopping
         with torch.inference_mode():
             for t in range(max_new):
                 logits = logits.float().cpu()
@@ -167,6 +182,10 @@ class Sampler:
                 generated[live, t] = token[active]
                 lengths[live] += 1
                 done = active & torch.isin(token, stops)
+                if by_step and n_steps > 1:
+                    newline = done & (token == self.newline)
+                    steps_left[slots[newline]] -= 1
+                    done &= (token == self.eos) | (steps_left[slots] == 0)
                 stopped[slots[done]] = torch.where(token[done] == self.eos, 1, 2)
                 active &= ~done
                 n_active = int(active.sum())
@@ -177,7 +196,12 @@ class Sampler:
                     forward.keep(keep)
                     slots, active, token = slots[keep], active[keep], token[keep]
                 logits = forward.step(token)
-        n_prompt = sum(len(p) for p in prompts)
+        n_prompt = sum(len(p) for p in unique)
+        first = [True] * len(unique)
+        row_prompt = []
+        for i, u in enumerate(inverse):
+            row_prompt.append(len(prompts[i]) if first[u] else 0)
+            first[u] = False
         n_generated = int(lengths.sum())
         self.ledger += Ledger(generations=batch, prompt_tokens=n_prompt, generated_tokens=n_generated,
                               flops=2.0 * self.n_parameters * (n_prompt + n_generated))
@@ -185,4 +209,4 @@ class Sampler:
             [generated[i, :int(lengths[i]) - int(stopped[i] == 1)].tolist() for i in range(batch)],
             skip_special_tokens=False)
         kinds = {0: "length", 1: "answer", 2: "step"}
-        return [Completion(texts[i], int(lengths[i]), kinds[int(stopped[i])]) for i in range(batch)]
+        return [Completion(texts[i], int(lengths[i]), kinds[int(stopped[i])], row_prompt[i]) for i in range(batch)]

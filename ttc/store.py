@@ -10,12 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
-from ttc.config import ROOT, check_profile
+from ttc.config import ROOT, ConfigError, check_profile
 
 
 def _root(variable: str, default: Path) -> Path:
@@ -72,3 +75,43 @@ def write_table(path: Path, table: pd.DataFrame) -> None:
 
 def read_table(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
+
+
+def build_in_chunks(path: Path, settings: dict, n_chunks: int, make_chunk, desc: str = "",
+                    progress: bool = True) -> pd.DataFrame:
+    """The table at `path`, built as `n_chunks` pieces `make_chunk(i)` unless it is there.
+
+    Each piece is written to `<path>.partial/` as it finishes, so an
+    interrupted build resumes with the next piece; `settings` (everything that
+    affects the table) is checked against what made the pieces or the table,
+    so nothing made with other settings is ever mixed in.
+    """
+    path = Path(path)
+    settings = json.loads(json.dumps(settings, default=_plain))
+    settings_path = path.with_name(path.stem + ".settings.json")
+    if path.exists():
+        if not settings_path.exists() or read_json(settings_path) != settings:
+            raise ConfigError(f"{path} was made with other settings; remove it to compute it again, "
+                              "or restore the settings it was made with")
+        return read_table(path)
+    partial = path.with_name(path.name + ".partial")
+    if (partial / "settings.json").exists() and read_json(partial / "settings.json") != settings:
+        raise ConfigError(f"the interrupted build in {partial} was made with other settings; remove it to "
+                          "start afresh, or restore the settings it was made with")
+    write_json(partial / "settings.json", settings)
+    pieces = []
+    for i in tqdm(range(n_chunks), desc=desc, disable=not progress, unit="chunk"):
+        piece = partial / f"chunk-{i:05d}.parquet"
+        if not piece.exists():
+            write_table(piece, make_chunk(i))
+        pieces.append(read_table(piece))
+    table = pd.concat(pieces, ignore_index=True)
+    write_json(settings_path, settings)  # before the table: a table without its settings would be refused
+    write_table(path, table)
+    shutil.rmtree(partial, ignore_errors=True)
+    return table
+
+
+def chunk_seed(seed: int, chunk: int) -> int:
+    """The seed of piece `chunk` of a chunked computation: a function of (seed, chunk) alone."""
+    return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0])

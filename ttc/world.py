@@ -135,6 +135,18 @@ def on_track(problem: Problem, steps: list[str] | tuple[str, ...]) -> list[bool]
     return out
 
 
+def lines_on_track(problem: Problem, lines: list[str] | tuple[str, ...]) -> list[bool]:
+    """For each line of a completion (work steps, then the answer line): whether the completion
+    is still right up to and including it. The answer line is right when every step before it is
+    and its answer is correct; anything after the answer line is not."""
+    answer_at = next((i for i, line in enumerate(lines) if line.startswith("A:")), len(lines))
+    track = on_track(problem, lines[:answer_at])
+    if answer_at == len(lines):
+        return track
+    answered = all(track) and extract_answer(lines[answer_at]) == problem.answer
+    return track + [answered] + [False] * (len(lines) - answer_at - 1)
+
+
 def _normalise(step: str) -> str:
     return step.replace(" ", "")
 

@@ -1,0 +1,51 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ttc.compute_optimal import budget_to_match, choose, cross_validated, efficiency, split_spread
+
+
+def table(rows):
+    return pd.DataFrame(rows, columns=["problem_id", "bin", "budget", "method", "correct"])
+
+
+def test_the_chooser_never_sees_the_fold_it_is_scored_on():
+    # In each bin, every problem is solved by exactly one method, a different one per problem.
+    # Choosing on the other fold can then never pick the scored problem's method: accuracy 0.
+    # A chooser that peeked at the scored fold (or at all problems) would score above 0.
+    rows = []
+    for b in (1, 2):
+        for i, winner in enumerate(["A", "B"]):
+            for m in ("A", "B"):
+                rows.append((f"p{b}{i}", b, 4, m, float(m == winner)))
+    cv = cross_validated(table(rows), "bin", n_splits=5, seed=0)
+    assert len(cv) == 4 * 5 and (cv["accuracy"] == 0).all()
+
+
+def test_a_method_that_dominates_a_bin_is_chosen_there():
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(40):
+        b = 1 + i % 2
+        for m in ("beam", "best-of-N", "lookahead"):
+            best = "beam" if b == 1 else "lookahead"
+            rows.append((f"p{i}", b, 16, m, float(rng.random() < (0.9 if m == best else 0.3))))
+    results = table(rows)
+    cv = cross_validated(results, "bin", n_splits=10, seed=1)
+    picked = cv.groupby("bin")["method"].agg(lambda s: s.value_counts().idxmax())
+    assert picked.to_dict() == {1: "beam", 2: "lookahead"}
+    assert choose(results, "bin").set_index("bin")["method"].to_dict() == {1: "beam", 2: "lookahead"}
+    spread = split_spread(cv)
+    assert spread.loc[16, "n_splits"] == 10 and 0.6 < spread.loc[16, "accuracy"] <= 1.0
+
+
+def test_budget_to_match_interpolates_on_a_log_scale():
+    budgets, acc = [1, 2, 4, 8], [0.1, 0.3, 0.5, 0.7]
+    assert budget_to_match(budgets, acc, 0.4) == pytest.approx(2 ** 1.5)
+    assert budget_to_match(budgets, acc, 0.05) == 1.0 and budget_to_match(budgets, acc, 0.5) == pytest.approx(4.0)
+    assert math.isnan(budget_to_match(budgets, acc, 0.9))
+    out = efficiency(pd.Series([0.4, 0.7], index=[8, 16]), pd.Series(acc, index=budgets))
+    assert out["matching_budget"].tolist()[0] == pytest.approx(2 ** 1.5)
+    assert out["ratio"].tolist()[0] == pytest.approx(8 / 2 ** 1.5) and out["ratio"].tolist()[1] == pytest.approx(2.0)

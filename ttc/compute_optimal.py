@@ -1,0 +1,154 @@
+"""Compute-optimal strategy selection (Sec. 3.1-3.2, Eq. 1, Fig. 4).
+
+For each difficulty bin and budget, the configuration with the best accuracy
+is chosen; to keep the choice honest it is scored with two-fold
+cross-validation inside each bin (choose on one fold, score on the other,
+swap), repeated over random fold splits. `efficiency` then asks, for each
+best-of-N budget, how small a budget the compute-optimal strategy needs to
+match it.
+
+Use: `cv = cross_validated(results, "bin", n_splits=20, seed=0)`;
+`efficiency(curve_bon, curve_opt)`; `choose(results, "bin")` for the policy table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ttc.config import ConfigError
+
+
+def _accuracy_table(results: pd.DataFrame, bin_col: str, budget: int) -> pd.DataFrame:
+    """problem x method accuracies at one budget, keeping problems that every method was run on."""
+    at = results[results["budget"] == budget]
+    table = at.pivot_table(index=["problem_id", bin_col], columns="method", values="correct", aggfunc="mean")
+    return table.dropna()
+
+
+def choose(results: pd.DataFrame, bin_col: str) -> pd.DataFrame:
+    """The configuration with the best mean accuracy per (bin, budget), chosen on all problems:
+    the table a deployed policy uses. Ties go to the configuration first in name order."""
+    rows = []
+    for budget in sorted(results["budget"].unique()):
+        table = _accuracy_table(results, bin_col, budget)
+        for b, g in table.groupby(level=bin_col):
+            means = g.mean().sort_index()
+            rows.append({bin_col: b, "budget": budget, "method": means.idxmax(), "accuracy": float(means.max()),
+                         "n_problems": len(g)})
+    return pd.DataFrame(rows)
+
+
+def cross_validated(results: pd.DataFrame, bin_col: str, n_splits: int = 20, seed: int = 0) -> pd.DataFrame:
+    """Per problem, budget and fold split: the accuracy of the configuration chosen on the *other*
+    fold of the problem's bin (column `accuracy`), and which it was (`method`).
+
+    `results` holds one row per (problem, method, budget) with a `correct` column (0/1 or a
+    fraction) and the bin column. The chooser never sees the fold it is scored on.
+    """
+    if n_splits < 1:
+        raise ConfigError(f"n_splits={n_splits} must be >= 1")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for budget in sorted(results["budget"].unique()):
+        table = _accuracy_table(results, bin_col, budget)
+        for b, g in table.groupby(level=bin_col):
+            if len(g) < 2:
+                continue  # two folds need two problems
+            ids = g.index.get_level_values("problem_id").to_numpy()
+            values = g.to_numpy()
+            for split in range(n_splits):
+                fold = np.zeros(len(ids), dtype=int)
+                fold[rng.permutation(len(ids))[: len(ids) // 2]] = 1
+                for f in (0, 1):
+                    chooser = values[fold != f].mean(axis=0)
+                    pick = int(np.argmax(chooser))  # first best column on ties (columns are sorted)
+                    for pid, v in zip(ids[fold == f], values[fold == f, pick]):
+                        rows.append({"problem_id": pid, bin_col: b, "budget": budget, "split": split,
+                                     "method": g.columns[pick], "accuracy": float(v)})
+    return pd.DataFrame(rows)
+
+
+def split_spread(cv: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy per budget for each fold split, and its mean and standard deviation across splits."""
+    per_split = cv.groupby(["budget", "split"])["accuracy"].mean().unstack("split")
+    return pd.DataFrame({"accuracy": per_split.mean(axis=1), "std_over_splits": per_split.std(axis=1, ddof=0),
+                         "n_splits": per_split.shape[1]})
+
+
+def budget_to_match(budgets: np.ndarray, accuracy: np.ndarray, target: float) -> float:
+    """The smallest budget at which a curve reaches `target`, interpolated linearly in log2(budget)
+    between measured budgets; nan when it never does. The curve need not be monotone: the first
+    crossing counts."""
+    budgets, accuracy = np.asarray(budgets, dtype=float), np.asarray(accuracy, dtype=float)
+    order = np.argsort(budgets)
+    budgets, accuracy = budgets[order], accuracy[order]
+    if accuracy[0] >= target:
+        return float(budgets[0])
+    for i in range(1, len(budgets)):
+        if accuracy[i] >= target:
+            lo, hi = np.log2(budgets[i - 1]), np.log2(budgets[i])
+            frac = (target - accuracy[i - 1]) / (accuracy[i] - accuracy[i - 1])
+            return float(2 ** (lo + frac * (hi - lo)))
+    return float("nan")
+
+
+def efficiency(reference: pd.Series, candidate: pd.Series) -> pd.DataFrame:
+    """For each budget of `reference` (accuracy by budget, e.g. best-of-N weighted): the budget at
+    which `candidate` (e.g. compute-optimal) first reaches the same accuracy, and the ratio."""
+    rows = []
+    for budget, acc in reference.sort_index().items():
+        need = budget_to_match(candidate.index.to_numpy(), candidate.to_numpy(), acc)
+        rows.append({"reference_budget": budget, "reference_accuracy": acc, "matching_budget": need,
+                     "ratio": budget / need if np.isfinite(need) else float("nan")})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------
+# The chosen strategies as a policy for new questions
+
+
+def predicted_bin(mean_score: float, edges: list[float]) -> int:
+    """The predicted bin of a question from the mean verifier score of its samples, given the
+    score at each boundary between bins (descending: bin 1 holds the highest scores)."""
+    return 1 + sum(mean_score < e for e in edges)
+
+
+def search_config_for(row: pd.Series | dict, seed: int = 0, max_new_tokens: int = 192):
+    """The `SearchConfig` that made a results row (method, budget, beam width, lookahead)."""
+    from ttc.search import SearchConfig
+
+    if row["method"].startswith("best-of-N"):
+        return SearchConfig("best_of_n", budget=int(row["budget"]), seed=seed, max_new_tokens=max_new_tokens)
+    kind = "lookahead" if int(row["lookahead"]) else "beam"
+    return SearchConfig(kind, budget=int(row["budget"]), beam_width=int(row["beam_width"]),
+                        lookahead=int(row["lookahead"]), seed=seed, max_new_tokens=max_new_tokens)
+
+
+def run_policy(problems, sampler, verifier, strategies: pd.DataFrame, edges: list[float], budget: int,
+               n_estimate: int = 4, seed: int = 0) -> pd.DataFrame:
+    """Answer `problems` at `budget` the compute-optimal way: estimate each question's bin from
+    `n_estimate` samples scored by the verifier (no ground truth), then run the strategy chosen
+    for that bin. One row per problem, with the estimation's cost and the search's cost apart.
+
+    `strategies` has one row per (predicted bin, budget): method, beam_width, lookahead.
+    """
+    from ttc.search import SearchConfig, run_search
+
+    if budget not in set(strategies["budget"]):
+        raise ConfigError(f"budget={budget} has no chosen strategies; choose one of {sorted(set(strategies['budget']))}")
+    estimate = run_search(problems, sampler, verifier, SearchConfig("best_of_n", budget=n_estimate, seed=seed))
+    bins = {pid: predicted_bin(float(np.mean(s)) if len(s) else 0.0, edges)
+            for pid, s in zip(estimate["problem_id"], estimate["scores"])}
+    chosen = strategies[strategies["budget"] == budget].set_index("bin")
+    tables = []
+    for b in sorted(set(bins.values())):
+        if b not in chosen.index:
+            raise ConfigError(f"no strategy was chosen for bin {b} at budget {budget}")
+        row = chosen.loc[b]
+        subset = [p for p in problems if bins[p.id] == b]
+        tables.append(run_search(subset, sampler, verifier, search_config_for(row.to_dict() | {"budget": budget},
+                                                                                seed=seed)).assign(predicted_bin=b))
+    out = pd.concat(tables, ignore_index=True)
+    cost = estimate.set_index("problem_id")[["generations", "generated_tokens", "verifier_tokens", "flops"]]
+    return out.join(cost.add_prefix("estimate_"), on="problem_id")

@@ -1,0 +1,285 @@
+"""Search against a process reward model: best-of-N weighted, beam search, lookahead search (Sec. 5.2).
+
+Every method has one signature, `fn(problems, sampler, verifier, config) -> DataFrame`
+(one row per problem: the chosen answer, the final candidates with their
+scores, and the compute spent on that problem), and is registered by name in
+`METHODS`. Problems move through search together, one round at a time, so
+that every round is one batched sampler call and one batched verifier call.
+
+Budgets are in the paper's unit, generations: best-of-N and beam search with
+N beams cost N; lookahead with k steps costs N x (k+1). The exact compute
+(prompt tokens, generated tokens, verifier tokens, FLOPs) is counted per
+problem beside it, lookahead rollouts included.
+
+Use: `run_search(problems, sampler, verifier, SearchConfig("beam", budget=16, beam_width=4))`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import pandas as pd
+
+from ttc import world as W
+from ttc.config import ConfigError, check_fields, check_range
+from ttc.sampling import Sampler
+from ttc.selection import select
+from ttc.store import chunk_seed
+from ttc.verifiers import Verifier, render, solution_lines
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    method: Literal["best_of_n", "beam", "lookahead"]
+    budget: int  # generations (the paper's unit)
+    beam_width: int = 0  # M; 0 means sqrt(N) (the paper's other setting): the largest divisor of N up to sqrt(N)
+    lookahead: int = 0  # k: greedy steps rolled out before scoring a candidate (0 for beam search)
+    max_rounds: int = 40
+    temperature: float = 1.0
+    max_new_tokens: int = 192  # the longest solution, in tokens
+    seed: int = 0
+
+    def __post_init__(self):
+        check_fields(self)
+        check_range(self, "budget", 1)
+        check_range(self, "beam_width", 0)
+        check_range(self, "lookahead", 0)
+        check_range(self, "max_rounds", 1)
+        check_range(self, "temperature", 0.0, 10.0)
+        check_range(self, "max_new_tokens", 1)
+        if self.method == "beam" and self.lookahead:
+            raise ConfigError(f"method='beam' has lookahead=0 by definition, got lookahead={self.lookahead}; "
+                              "use method='lookahead'")
+        if self.method == "lookahead" and not self.lookahead:
+            raise ConfigError("method='lookahead' needs lookahead >= 1 (lookahead=0 is method='beam')")
+        if self.method == "best_of_n" and (self.lookahead or self.beam_width):
+            raise ConfigError("method='best_of_n' takes neither beam_width nor lookahead")
+        if self.method != "best_of_n":
+            n, m = self.n_beams, self.width
+            if self.budget % (self.lookahead + 1) or n % m or m > n:
+                raise ConfigError(f"budget={self.budget} with lookahead={self.lookahead} gives N={n} beams, which "
+                                  f"beam width M={m} must divide (and N/M >= 1); choose budgets with "
+                                  "N = budget/(lookahead+1) a multiple of M")
+
+    @property
+    def n_beams(self) -> int:
+        """N: beams (or samples) kept in flight; lookahead's rollouts take the rest of the budget."""
+        return self.budget // (self.lookahead + 1)
+
+    @property
+    def width(self) -> int:
+        """M: continuations sampled from each kept beam. With beam_width 0 it is sqrt(N), or for N
+        not a square the largest divisor of N below sqrt(N) (N = 8 gives M = 2), so N/M is whole."""
+        if self.beam_width:
+            return self.beam_width
+        return max(m for m in range(1, math.isqrt(self.n_beams) + 1) if self.n_beams % m == 0)
+
+    @property
+    def name(self) -> str:
+        if self.method == "best_of_n":
+            return "best-of-N weighted"
+        m = "sqrt N" if not self.beam_width else str(self.beam_width)
+        return f"beam M={m}" if self.method == "beam" else f"lookahead k={self.lookahead} M={m}"
+
+
+class _Counts:
+    """Per-problem compute, kept beside the sampler's and verifier's global ledgers."""
+
+    def __init__(self, ids: list[str]):
+        self.table = {pid: dict.fromkeys(("generations", "prompt_tokens", "generated_tokens", "verifier_tokens"), 0)
+                      for pid in ids}
+
+    def add(self, pid: str, **counts: int) -> None:
+        for key, value in counts.items():
+            self.table[pid][key] += value
+
+
+def _sample(sampler: Sampler, counts: _Counts, rows: list[tuple[str, str]], seed: int, **kwargs):
+    """One completion per (problem id, text) row, counted against its problem."""
+    if not rows:
+        return []
+    outs = sampler.sample([text for _, text in rows], n=1, seed=seed, **kwargs)
+    for (pid, _), (c,) in zip(rows, outs):
+        counts.add(pid, generations=1, prompt_tokens=c.prompt_tokens, generated_tokens=c.n_tokens)
+    return [c for (c,) in outs]
+
+
+def _score(verifier: Verifier, counts: _Counts, rows: list[tuple[str, str, list[str]]]) -> list[float]:
+    """The last line's score of each (problem id, prompt, lines); identical rows are read (and counted) once."""
+    scores = verifier.score([prompt for _, prompt, _ in rows], [lines for _, _, lines in rows])
+    seen = set()
+    for pid, prompt, lines in rows:
+        key = (prompt, tuple(lines))
+        if lines and key not in seen:
+            seen.add(key)
+            counts.add(pid, verifier_tokens=len(verifier.tokenizer(render(prompt, lines))["input_ids"]))
+    return [s[-1] if s else 0.0 for s in scores]
+
+
+def _finished(lines: list[str], stop: str, n_tokens: int, cfg: SearchConfig) -> bool:
+    return stop != "step" or any(line.startswith("A:") for line in lines) or n_tokens >= cfg.max_new_tokens
+
+
+def _results(problems: list[W.Problem], finals: dict[str, list[tuple[list[str], float]]], counts: _Counts,
+             sampler: Sampler, verifier: Verifier, cfg: SearchConfig, rounds: dict[str, int]) -> pd.DataFrame:
+    rows = []
+    for p in problems:
+        texts = ["\n".join(lines) for lines, _ in finals[p.id]]
+        scores = [s for _, s in finals[p.id]]
+        answer = select("weighted", [W.extract_answer(t) for t in texts], scores)
+        c = counts.table[p.id]
+        flops = (2.0 * sampler.n_parameters * (c["prompt_tokens"] + c["generated_tokens"])
+                 + 2.0 * verifier.n_parameters * c["verifier_tokens"])
+        rows.append({"problem_id": p.id, "method": cfg.name, "budget": cfg.budget, "n_beams": cfg.n_beams,
+                     "beam_width": cfg.width if cfg.method != "best_of_n" else 0, "lookahead": cfg.lookahead,
+                     "answer": answer, "correct": answer is not None and answer == p.answer,
+                     "texts": texts, "scores": scores, "rounds": rounds.get(p.id, 1), **c, "flops": flops})
+    return pd.DataFrame(rows)
+
+
+def best_of_n(problems: list[W.Problem], sampler: Sampler, verifier: Verifier, cfg: SearchConfig) -> pd.DataFrame:
+    """N independent samples, scored by the verifier's last step, best-of-N weighted."""
+    counts = _Counts([p.id for p in problems])
+    rows = [(p.id, W.prompt(p)) for p in problems for _ in range(cfg.n_beams)]
+    completions = _sample(sampler, counts, rows, seed=cfg.seed, temperature=cfg.temperature,
+                          max_new_tokens=cfg.max_new_tokens)
+    lines = [solution_lines(c.text) for c in completions]
+    scores = _score(verifier, counts, [(pid, prompt, ls) for (pid, prompt), ls in zip(rows, lines)])
+    finals: dict[str, list] = {p.id: [] for p in problems}
+    for (pid, _), ls, s in zip(rows, lines, scores):
+        finals[pid].append((ls, s))
+    return _results(problems, finals, counts, sampler, verifier, cfg, {})
+
+
+def beam_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier, cfg: SearchConfig) -> pd.DataFrame:
+    """Beam search with N beams of width M, with k-step lookahead when cfg.lookahead > 0.
+
+    Each round every problem has N candidates: its kept beams, each extended
+    by one sampled step (M per beam; when fewer than N/M beams are left they
+    share the N continuations). A candidate is scored by the verifier at its
+    last line, or, with lookahead, at the end of a greedy rollout of up to k
+    more steps (the rollout is scored, then dropped). Candidates that end
+    their solution are set aside as finished; of the rest, the top N/M stay.
+    After the last round the N best finished candidates are combined by
+    best-of-N weighted.
+    """
+    n, keep = cfg.n_beams, cfg.n_beams // cfg.width
+    prompts = {p.id: W.prompt(p) for p in problems}
+    counts = _Counts(list(prompts))
+    beams: dict[str, list[tuple[list[str], int]]] = {pid: [([], 0)] for pid in prompts}  # (lines, tokens so far)
+    finished: dict[str, list[tuple[list[str], float]]] = {pid: [] for pid in prompts}
+    rounds: dict[str, int] = {}
+    for r in range(cfg.max_rounds):
+        live = [pid for pid in prompts if beams[pid]]
+        if not live:
+            break
+        rows, parents = [], []
+        for pid in live:
+            cycle = beams[pid]
+            for i in range(n):
+                lines, used = cycle[i % len(cycle)]
+                rows.append((pid, render(prompts[pid], lines)))
+                parents.append((pid, lines, used))
+            rounds[pid] = r + 1
+        steps = _sample(sampler, counts, rows, seed=chunk_seed(cfg.seed, r), temperature=cfg.temperature,
+                        until="step", max_new_tokens=cfg.max_new_tokens)
+        candidates = []
+        for (pid, lines, used), c in zip(parents, steps):
+            new = lines + solution_lines(c.text)
+            candidates.append((pid, new, used + c.n_tokens, _finished(new, c.stop, used + c.n_tokens, cfg)))
+        scored_lines = [new for _, new, _, _ in candidates]
+        if cfg.lookahead:
+            todo = [i for i, (_, _, used, done) in enumerate(candidates) if not done]
+            rollouts = _sample(sampler, counts, [(candidates[i][0], render(prompts[candidates[i][0]], candidates[i][1]))
+                                                 for i in todo], seed=0, temperature=0.0, until="step",
+                               n_steps=cfg.lookahead, max_new_tokens=cfg.max_new_tokens)
+            for i, c in zip(todo, rollouts):
+                scored_lines[i] = candidates[i][1] + solution_lines(c.text)
+        scores = _score(verifier, counts, [(pid, prompts[pid], ls) for (pid, *_), ls in zip(candidates, scored_lines)])
+        by_problem: dict[str, list] = {pid: [] for pid in live}
+        for (pid, new, used, done), s in zip(candidates, scores):
+            if done:
+                finished[pid].append((new, s))
+            else:
+                by_problem[pid].append((s, new, used))
+        for pid in live:
+            # A stable sort keeps the earlier candidate on ties, so results depend only on the seed.
+            best = sorted(by_problem[pid], key=lambda x: -x[0])[:keep]
+            beams[pid] = [(new, used) for _, new, used in best]
+    finals = {}
+    for pid in prompts:
+        # Beams still running after the last round are kept too (they have no answer, so never win).
+        pool = finished[pid] + [(lines, 0.0) for lines, _ in beams[pid]]
+        finals[pid] = sorted(pool, key=lambda x: -x[1])[:n]
+    return _results(problems, finals, counts, sampler, verifier, cfg, rounds)
+
+
+METHODS: dict[str, Callable[..., pd.DataFrame]] = {"best_of_n": best_of_n, "beam": beam_search,
+                                                    "lookahead": beam_search}
+
+
+def run_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier, cfg: SearchConfig) -> pd.DataFrame:
+    return METHODS[cfg.method](problems, sampler, verifier, cfg)
+
+
+def search_configs(budgets: list[int], seed: int = 0, temperature: float = 1.0, max_rounds: int = 40,
+                   max_new_tokens: int = 192) -> tuple[list[SearchConfig], list[str]]:
+    """The paper's sweep (Sec. 5.2): beam M = sqrt(N) and M = 4, lookahead k = 3 with both,
+    lookahead k = 1 with M = sqrt(N), at every budget; returns the configurations and a note for
+    each one left out because the budget cannot hold it."""
+    shapes = [("beam", 0, 0), ("beam", 4, 0), ("lookahead", 0, 3), ("lookahead", 4, 3), ("lookahead", 0, 1)]
+    configs, skipped = [], []
+    for budget in budgets:
+        for method, width, k in shapes:
+            try:
+                cfg = SearchConfig(method, budget=budget, beam_width=width, lookahead=k, max_rounds=max_rounds,
+                                   temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+                _ = cfg.width  # M must divide N
+            except ConfigError as e:
+                skipped.append(f"budget {budget}, {method} M={width or 'sqrt N'} k={k}: {e}")
+                continue
+            configs.append(cfg)
+    return configs, skipped
+
+
+def run_grid(problems_by_config: list[list[W.Problem]], sampler: Sampler, verifier: Verifier,
+             configs: list[SearchConfig], path, settings: dict, progress: bool = True) -> pd.DataFrame:
+    """Every configuration on its problems, one resumable piece per configuration, cached at `path`."""
+    from ttc.store import build_in_chunks
+
+    def make_chunk(i: int) -> pd.DataFrame:
+        return run_search(problems_by_config[i], sampler, verifier, configs[i])
+
+    keyed = {**settings, "configs": configs, "problems": [[p.id for p in ps] for ps in problems_by_config]}
+    return build_in_chunks(path, keyed, len(configs), make_chunk, desc="search configurations", progress=progress)
+
+
+def best_of_n_from_pool(scored_pool: pd.DataFrame, problems: list[W.Problem], budgets: list[int], rule: str,
+                        score: str | None, name: str, tokenizer, policy_parameters: int, verifier_parameters: int,
+                        n_repeats: int = 8, seed: int = 0) -> pd.DataFrame:
+    """Best-of-N (or majority vote) read off the pool of notebook 02, in `run_search`'s table shape.
+
+    `correct` is the fraction of `n_repeats` random N-subsets that pick the right answer; the
+    compute columns are the expected cost of drawing N samples (one shared pass over the prompt,
+    N samples of the problem's mean length) and of the verifier reading each of them.
+    """
+    from ttc.analysis import accuracy_vs_n
+
+    ids = [p.id for p in problems]
+    pool = scored_pool[scored_pool.problem_id.isin(ids)]
+    accuracy = accuracy_vs_n(pool, {p.id: p.answer for p in problems}, rule, budgets, score=score,
+                             n_repeats=n_repeats, seed=seed)
+    prompt_len = {p.id: len(ids_) for p, ids_ in zip(problems, tokenizer([W.prompt(p) for p in problems])["input_ids"])}
+    mean_tokens = pool.groupby("problem_id")["n_tokens"].mean()
+    rows = []
+    for r in accuracy.itertuples():
+        n, gen = r.budget, mean_tokens[r.problem_id]
+        verify = n * (prompt_len[r.problem_id] + gen) if score else 0.0
+        prompt = prompt_len[r.problem_id]
+        rows.append({"problem_id": r.problem_id, "method": name, "budget": n, "n_beams": n, "beam_width": 0,
+                     "lookahead": 0, "correct": r.accuracy, "generations": n, "prompt_tokens": prompt,
+                     "generated_tokens": n * gen, "verifier_tokens": verify,
+                     "flops": 2.0 * policy_parameters * (prompt + n * gen) + 2.0 * verifier_parameters * verify})
+    return pd.DataFrame(rows)
