@@ -24,6 +24,7 @@ from ttc.tokenizer import build_tokenizer
 
 MODELS = ("d64-l4", "d192-l7")  # the policy and the largest ladder model
 BATCHES = (1, 64, 256, 1024)
+SHARED = 256  # one prompt, this many samples
 NEW_TOKENS = 64
 
 
@@ -49,23 +50,24 @@ def prompts_for(batch: int) -> list[str]:
     return [W.prompt(p) for p in problems[:batch]]
 
 
-def time_ours(model, tokenizer, prompts) -> float:
-    sampler = Sampler(model, tokenizer, batch_size=len(prompts), max_new_tokens=NEW_TOKENS)
+def time_ours(model, tokenizer, prompts, n: int = 1) -> float:
+    sampler = Sampler(model, tokenizer, batch_size=len(prompts) * n, max_new_tokens=NEW_TOKENS)
     start = time.perf_counter()
-    out = sampler.sample(prompts, n=1, temperature=1.0, until="length", seed=0)
+    out = sampler.sample(prompts, n=n, temperature=1.0, until="length", seed=0)
     elapsed = time.perf_counter() - start
     assert all(c.n_tokens == NEW_TOKENS for row in out for c in row)
     return elapsed
 
 
-def time_generate(model, tokenizer, prompts) -> float:
+def time_generate(model, tokenizer, prompts, n: int = 1) -> float:
     enc = tokenizer(prompts, return_tensors="pt", padding=True)
     start = time.perf_counter()
     with torch.no_grad():
         out = model.generate(**enc, do_sample=True, max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS,
-                             pad_token_id=tokenizer.pad_token_id, temperature=1.0, top_k=0, top_p=1.0)
+                             num_return_sequences=n, pad_token_id=tokenizer.pad_token_id, temperature=1.0,
+                             top_k=0, top_p=1.0)
     elapsed = time.perf_counter() - start
-    assert out.shape[1] == enc["input_ids"].shape[1] + NEW_TOKENS
+    assert out.shape == (len(prompts) * n, enc["input_ids"].shape[1] + NEW_TOKENS)
     return elapsed
 
 
@@ -78,21 +80,24 @@ def main() -> None:
         model, weights = model_for(name, tokenizer)
         n_params = count_parameters(model)
         time_ours(model, tokenizer, prompts_for(8))  # warm-up
-        for batch in BATCHES:
-            prompts = prompts_for(batch)
+        # Distinct prompts (an evaluation), then one prompt sampled many times (the pool, PRM rollouts),
+        # where the sampler reads the prompt once for all its rows.
+        for batch, n in [(b, 1) for b in BATCHES] + [(SHARED, SHARED)]:
+            prompts = prompts_for(batch // n)
             prompt_tokens = sum(len(tokenizer(p)["input_ids"]) for p in prompts)
-            ours, hf = time_ours(model, tokenizer, prompts), time_generate(model, tokenizer, prompts)
+            ours, hf = time_ours(model, tokenizer, prompts, n), time_generate(model, tokenizer, prompts, n)
             tokens = batch * NEW_TOKENS
-            flops = 2 * n_params * (tokens + prompt_tokens)
+            flops = 2 * n_params * (tokens + prompt_tokens)  # what was computed: each distinct prompt once
             rows.append({"model": name, "weights": weights, "parameters": n_params, "batch": batch,
+                         "distinct_prompts": len(prompts),
                          "ours_tok_s": tokens / ours, "generate_tok_s": tokens / hf, "speedup": hf / ours,
                          "ours_flop_s": flops / ours, "fraction_of_matmul_peak": flops / ours / peak})
     print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
           f"dense fp32 matmul peak {peak / 1e9:.0f} GFLOP/s; {NEW_TOKENS} new tokens per row, temperature 1")
-    print(f"{'model':>8} {'params':>9} {'batch':>5} {'ours tok/s':>11} {'generate tok/s':>15} {'speedup':>8} "
-          f"{'GFLOP/s':>8} {'of peak':>8}")
+    print(f"{'model':>8} {'params':>9} {'batch':>5} {'prompts':>7} {'ours tok/s':>11} {'generate tok/s':>15} "
+          f"{'speedup':>8} {'GFLOP/s':>8} {'of peak':>8}")
     for r in rows:
-        print(f"{r['model']:>8} {r['parameters']:>9,} {r['batch']:>5} {r['ours_tok_s']:>11,.0f} "
+        print(f"{r['model']:>8} {r['parameters']:>9,} {r['batch']:>5} {r['distinct_prompts']:>7} {r['ours_tok_s']:>11,.0f} "
               f"{r['generate_tok_s']:>15,.0f} {r['speedup']:>7.1f}x {r['ours_flop_s'] / 1e9:>8.1f} "
               f"{r['fraction_of_matmul_peak']:>8.1%}")
     print(json.dumps({"bench": "sampler", "matmul_peak_flop_s": peak, "new_tokens": NEW_TOKENS, "rows": rows}))

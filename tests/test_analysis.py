@@ -85,3 +85,14 @@ def test_stratified_subsets_balance_bins_and_nest():
     assert bins[large].value_counts().to_dict() == {1: 4, 2: 4, 3: 4}
     assert set(small) <= set(large) and len(set(large)) == 12
     assert sorted(stratified_subset(bins, 24)) == sorted(bins.index)
+
+
+def test_within_problem_auc_ignores_what_separates_problems():
+    from ttc.analysis import auc, within_problem_auc
+    # An easy problem scored high, a hard one low, and within each the score ranks wrong above right.
+    t = pd.DataFrame({"problem_id": ["e"] * 4 + ["h"] * 4, "score": [0.8, 0.95, 0.85, 0.9, 0.2, 0.05, 0.15, 0.1],
+                      "correct": [True, False, True, False, False, True, False, True]})
+    assert auc(t.score, t.correct) == pytest.approx(4 / 16)
+    assert within_problem_auc(t, "score").tolist() == [0.0, 0.0]
+    t2 = pd.DataFrame({"problem_id": ["e", "e", "h", "h"], "score": [0.9, 0.8, 0.2, 0.1], "correct": [True, True, False, False]})
+    assert auc(t2.score, t2.correct) == 1.0 and within_problem_auc(t2, "score").empty

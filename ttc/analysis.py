@@ -169,3 +169,11 @@ def stratified_subset(bins: pd.Series, n: int, seed: int = 0) -> list[str]:
     # Round-robin over bins: every bin's first problem, then every bin's second, ...
     ranked = sorted(zip(rank.tolist(), bins[order].tolist(), order.tolist()))
     return [pid for _, _, pid in ranked[:n]]
+
+
+def within_problem_auc(table: pd.DataFrame, score: str, label: str = "correct") -> pd.Series:
+    """Per problem (with both right and wrong samples): the AUC of `score` for `label` among that
+    problem's own samples. Selection among N samples needs this one; an AUC over all problems
+    also rewards a verifier that only recognises which problems are easy."""
+    out = {pid: auc(g[score], g[label]) for pid, g in table.groupby("problem_id") if g[label].nunique() == 2}
+    return pd.Series(out, name=f"{score} within-problem AUC", dtype=float)
