@@ -93,6 +93,18 @@ def plot_base_models(summary: pd.DataFrame, per_problem: pd.DataFrame, curves: p
     return fig
 
 
+# One colour per search method, the same in every figure.
+METHOD_STYLES = {
+    "majority vote": {"color": "k", "ls": "--"},
+    "best-of-N weighted": {"color": "C3", "lw": 2.5},
+    "beam M=sqrt N": {"color": "C0"},
+    "beam M=4": {"color": "C2"},
+    "lookahead k=1 M=sqrt N": {"color": "C4"},
+    "lookahead k=3 M=sqrt N": {"color": "C6"},
+    "lookahead k=3 M=4": {"color": "C5"},
+}
+
+
 def _log2_budget_axis(ax, budgets) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xticks(budgets, [str(b) for b in budgets])
@@ -195,7 +207,7 @@ def plot_search(curves: pd.DataFrame, flops: pd.DataFrame, by_bin: pd.DataFrame,
     theme()
     fig = plt.figure(figsize=(17, 9))
     grid = fig.add_gridspec(2, 10)
-    reference = {"majority vote": {"color": "k", "ls": "--"}, "best-of-N weighted": {"color": "C3", "lw": 2.5}}
+    reference = METHOD_STYLES
     ax = fig.add_subplot(grid[0, :5])
     _curves(ax, curves, "budget", "method", styles=reference)
     _log2_budget_axis(ax, sorted(curves["budget"].unique()))
@@ -232,9 +244,8 @@ def plot_compute_optimal(curves: pd.DataFrame, flops: pd.DataFrame, ratios: pd.D
     the budget compute-optimal needs to match best-of-N."""
     theme()
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), gridspec_kw={"width_ratios": [1.2, 1.2, 1]})
-    styles = {"majority vote": {"color": "k", "ls": "--"}, "best-of-N weighted": {"color": "C3"},
-              "beam M=sqrt N": {"color": "C0"}, "compute-optimal (oracle bins)": {"color": "C2", "lw": 2.5},
-              "compute-optimal (predicted bins)": {"color": "C4", "lw": 2.5, "ls": "-."}}
+    styles = METHOD_STYLES | {"compute-optimal (oracle bins)": {"color": "C8", "lw": 2.5},
+                              "compute-optimal (predicted bins)": {"color": "C9", "lw": 2.5, "ls": "-."}}
     ax = axes[0]
     _curves(ax, curves, "budget", "method", styles=styles)
     _log2_budget_axis(ax, sorted(curves["budget"].unique()))

@@ -2,8 +2,9 @@
 
 Many prompts x many samples run as left-padded batches over a KV cache; each
 row stops at the end of the solution (the end-of-text token) or, with
-`until="step"`, at the end of the next step (a newline) too. Finished rows
-leave the batch, so they stop costing compute. Llama-architecture models run
+`until="step"`, at the end of the next step (a newline) too. Rows that share
+a prompt (many samples of one question, rollouts of one prefix) share one
+pass over it, and finished rows leave the batch, so they stop costing compute. Llama-architecture models run
 through `LeanLlama` (the same weights, far less per-token overhead); any
 other causal LM through its own transformers forward. Every call adds what it
 processed to a `Ledger`.
