@@ -49,3 +49,21 @@ def test_budget_to_match_interpolates_on_a_log_scale():
     out = efficiency(pd.Series([0.4, 0.7], index=[8, 16]), pd.Series(acc, index=budgets))
     assert out["matching_budget"].tolist()[0] == pytest.approx(2 ** 1.5)
     assert out["ratio"].tolist()[0] == pytest.approx(8 / 2 ** 1.5) and out["ratio"].tolist()[1] == pytest.approx(2.0)
+
+
+def test_the_policy_estimates_a_bin_then_runs_that_bins_strategy(splits, tokenizer):
+    from test_search import ScriptedPolicy, TruthVerifier
+
+    from ttc.compute_optimal import predicted_bin, run_policy
+
+    assert [predicted_bin(s, [0.8, 0.5]) for s in (0.9, 0.8, 0.6, 0.1)] == [1, 1, 2, 3]
+    problems = [p for p in splits["test"] if len(p.steps) >= 3][:4]
+    # A perfect policy's samples all score 1, so every question lands in bin 1.
+    policy, verifier = ScriptedPolicy(problems, tokenizer, p=1.0), TruthVerifier(problems, tokenizer)
+    strategies = pd.DataFrame({"bin": [1, 2], "budget": [8, 8], "method": ["beam M=4", "best-of-N weighted"],
+                               "beam_width": [4, 0], "lookahead": [0, 0]})
+    out = run_policy(problems, policy, verifier, strategies, edges=[0.5], budget=8, n_estimate=2)
+    assert (out["predicted_bin"] == 1).all() and (out["method"] == "beam M=4").all() and out["correct"].all()
+    assert (out["estimate_generations"] == 2).all() and (out["generations"] > 0).all()
+    with pytest.raises(Exception, match="budget=4"):
+        run_policy(problems, policy, verifier, strategies, edges=[0.5], budget=4)
