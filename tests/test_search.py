@@ -61,6 +61,9 @@ class TruthVerifier:
     def score(self, prompts, lines):
         return [[float(t) for t in W.lines_on_track(self.by_prompt[p], ls)] for p, ls in zip(prompts, lines)]
 
+    def score_and_count(self, prompts, lines):
+        return self.score(prompts, lines), [0] * len(prompts)
+
 
 @pytest.fixture
 def hard_problems(splits):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ttc import world as W
 from ttc.config import ConfigError, check_fields, check_range
-from ttc.sampling import Sampler
+from ttc.sampling import Ledger, Sampler
 from ttc.selection import select
 from ttc.store import chunk_seed
 from ttc.verifiers import Verifier, render, solution_lines
@@ -84,37 +84,27 @@ class SearchConfig:
         return f"beam M={m}" if self.method == "beam" else f"lookahead k={self.lookahead} M={m}"
 
 
-class _Counts:
-    """Per-problem compute, kept beside the sampler's and verifier's global ledgers."""
-
-    def __init__(self, ids: list[str]):
-        self.table = {pid: dict.fromkeys(("generations", "prompt_tokens", "generated_tokens", "verifier_tokens"), 0)
-                      for pid in ids}
-
-    def add(self, pid: str, **counts: int) -> None:
-        for key, value in counts.items():
-            self.table[pid][key] += value
+def _ledgers(ids: list[str]) -> dict[str, Ledger]:
+    """One ledger per problem, beside the sampler's and verifier's global ones."""
+    return {pid: Ledger() for pid in ids}
 
 
-def _sample(sampler: Sampler, counts: _Counts, rows: list[tuple[str, str]], seed: int, **kwargs):
+def _sample(sampler: Sampler, counts: dict[str, Ledger], rows: list[tuple[str, str]], seed: int, **kwargs):
     """One completion per (problem id, text) row, counted against its problem."""
     if not rows:
         return []
     outs = sampler.sample([text for _, text in rows], n=1, seed=seed, **kwargs)
     for (pid, _), (c,) in zip(rows, outs):
-        counts.add(pid, generations=1, prompt_tokens=c.prompt_tokens, generated_tokens=c.n_tokens)
+        counts[pid] += Ledger(generations=1, prompt_tokens=c.prompt_tokens, generated_tokens=c.n_tokens,
+                              flops=2.0 * sampler.n_parameters * (c.prompt_tokens + c.n_tokens))
     return [c for (c,) in outs]
 
 
-def _score(verifier: Verifier, counts: _Counts, rows: list[tuple[str, str, list[str]]]) -> list[float]:
+def _score(verifier: Verifier, counts: dict[str, Ledger], rows: list[tuple[str, str, list[str]]]) -> list[float]:
     """The last line's score of each (problem id, prompt, lines); identical rows are read (and counted) once."""
-    scores = verifier.score([prompt for _, prompt, _ in rows], [lines for _, _, lines in rows])
-    seen = set()
-    for pid, prompt, lines in rows:
-        key = (prompt, tuple(lines))
-        if lines and key not in seen:
-            seen.add(key)
-            counts.add(pid, verifier_tokens=len(verifier.tokenizer(render(prompt, lines))["input_ids"]))
+    scores, read = verifier.score_and_count([prompt for _, prompt, _ in rows], [lines for _, _, lines in rows])
+    for (pid, _, _), n in zip(rows, read):
+        counts[pid] += Ledger(verifier_tokens=n, flops=2.0 * verifier.n_parameters * n)
     return [s[-1] if s else 0.0 for s in scores]
 
 
@@ -122,26 +112,23 @@ def _finished(lines: list[str], stop: str, n_tokens: int, cfg: SearchConfig) -> 
     return stop != "step" or any(line.startswith("A:") for line in lines) or n_tokens >= cfg.max_new_tokens
 
 
-def _results(problems: list[W.Problem], finals: dict[str, list[tuple[list[str], float]]], counts: _Counts,
-             sampler: Sampler, verifier: Verifier, cfg: SearchConfig, rounds: dict[str, int]) -> pd.DataFrame:
+def _results(problems: list[W.Problem], finals: dict[str, list[tuple[list[str], float]]],
+             counts: dict[str, Ledger], cfg: SearchConfig, rounds: dict[str, int]) -> pd.DataFrame:
     rows = []
     for p in problems:
         texts = ["\n".join(lines) for lines, _ in finals[p.id]]
         scores = [s for _, s in finals[p.id]]
         answer = select("weighted", [W.extract_answer(t) for t in texts], scores)
-        c = counts.table[p.id]
-        flops = (2.0 * sampler.n_parameters * (c["prompt_tokens"] + c["generated_tokens"])
-                 + 2.0 * verifier.n_parameters * c["verifier_tokens"])
         rows.append({"problem_id": p.id, "method": cfg.name, "budget": cfg.budget, "n_beams": cfg.n_beams,
                      "beam_width": cfg.width if cfg.method != "best_of_n" else 0, "lookahead": cfg.lookahead,
                      "answer": answer, "correct": answer is not None and answer == p.answer,
-                     "texts": texts, "scores": scores, "rounds": rounds.get(p.id, 1), **c, "flops": flops})
+                     "texts": texts, "scores": scores, "rounds": rounds.get(p.id, 1), **counts[p.id].as_dict()})
     return pd.DataFrame(rows)
 
 
 def best_of_n(problems: list[W.Problem], sampler: Sampler, verifier: Verifier, cfg: SearchConfig) -> pd.DataFrame:
     """N independent samples, scored by the verifier's last step, best-of-N weighted."""
-    counts = _Counts([p.id for p in problems])
+    counts = _ledgers([p.id for p in problems])
     rows = [(p.id, W.prompt(p)) for p in problems for _ in range(cfg.n_beams)]
     completions = _sample(sampler, counts, rows, seed=cfg.seed, temperature=cfg.temperature,
                           max_new_tokens=cfg.max_new_tokens)
@@ -150,7 +137,7 @@ def best_of_n(problems: list[W.Problem], sampler: Sampler, verifier: Verifier, c
     finals: dict[str, list] = {p.id: [] for p in problems}
     for (pid, _), ls, s in zip(rows, lines, scores):
         finals[pid].append((ls, s))
-    return _results(problems, finals, counts, sampler, verifier, cfg, {})
+    return _results(problems, finals, counts, cfg, {})
 
 
 def beam_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier, cfg: SearchConfig) -> pd.DataFrame:
@@ -167,7 +154,7 @@ def beam_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier,
     """
     n, keep = cfg.n_beams, cfg.n_beams // cfg.width
     prompts = {p.id: W.prompt(p) for p in problems}
-    counts = _Counts(list(prompts))
+    counts = _ledgers(list(prompts))
     beams: dict[str, list[tuple[list[str], int]]] = {pid: [([], 0)] for pid in prompts}  # (lines, tokens so far)
     finished: dict[str, list[tuple[list[str], float]]] = {pid: [] for pid in prompts}
     rounds: dict[str, int] = {}
@@ -213,7 +200,7 @@ def beam_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier,
         # Beams still running after the last round are kept too (they have no answer, so never win).
         pool = finished[pid] + [(lines, 0.0) for lines, _ in beams[pid]]
         finals[pid] = sorted(pool, key=lambda x: -x[1])[:n]
-    return _results(problems, finals, counts, sampler, verifier, cfg, rounds)
+    return _results(problems, finals, counts, cfg, rounds)
 
 
 METHODS: dict[str, Callable[..., pd.DataFrame]] = {"best_of_n": best_of_n, "beam": beam_search,

@@ -165,14 +165,20 @@ class Verifier:
         model = LlamaForTokenClassification.from_pretrained(path)
         return cls(model, AutoTokenizer.from_pretrained(path), **kwargs)
 
-    @torch.no_grad()
     def score(self, prompts: list[str], lines: list[list[str]]) -> list[list[float]]:
         """Score every line of every (prompt, lines) pair; identical pairs are read once."""
+        return self.score_and_count(prompts, lines)[0]
+
+    @torch.no_grad()
+    def score_and_count(self, prompts: list[str], lines: list[list[str]]) -> tuple[list[list[float]], list[int]]:
+        """`score`, plus the tokens read for each pair: its length the first time it occurs, 0 for a
+        repeat or an empty pair, so that per-item counts add up to what the ledger gained."""
         if len(prompts) != len(lines):
             raise ValueError(f"{len(prompts)} prompts but {len(lines)} line lists")
         keys = [(p, tuple(ls)) for p, ls in zip(prompts, lines)]
         unique = sorted({k for k in keys if k[1]}, key=lambda k: len(k[0]) + sum(len(x) + 1 for x in k[1]))
         scores: dict[tuple, list[float]] = {}
+        lengths: dict[tuple, int] = {}
         for start in range(0, len(unique), self.batch_size):
             chunk = unique[start:start + self.batch_size]
             encoded = [_encode(self.tokenizer, p, list(ls)) for p, ls in chunk]
@@ -180,11 +186,14 @@ class Verifier:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 logits = self.model(input_ids=ids, attention_mask=mask).logits[..., 0].float()
             values = torch.sigmoid(logits)
-            for r, (key, (_, ends)) in enumerate(zip(chunk, encoded)):
-                scores[key] = values[r, ends].tolist()
+            for r, (key, (row, ends)) in enumerate(zip(chunk, encoded)):
+                scores[key], lengths[key] = values[r, ends].tolist(), len(row)
             n_tokens = int(mask.sum())
             self.ledger += Ledger(verifier_tokens=n_tokens, flops=2.0 * self.n_parameters * n_tokens)
-        return [scores.get(k, []) for k in keys]
+        counted = []
+        for k in keys:
+            counted.append(lengths.pop(k, 0))  # popped: a repeat reads nothing
+        return [scores.get(k, []) for k in keys], counted
 
 
 # --------------------------------------------------------------------------
