@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -143,3 +145,82 @@ def test_rows_sharing_a_prompt_share_its_pass_and_sample_as_if_alone(tiny_model,
         alone = sampler.sample([prompt], n=1, temperature=0.0)[0][0]
         assert [c.text for c in row] == [alone.text] * 3
         assert sorted(c.prompt_tokens for c in row) == [0, 0, len(tokenizer(prompt)["input_ids"])]
+
+
+def _gqa_model(tokenizer):
+    """A Llama with two query heads per key/value head, untied embeddings, random weights."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(11)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                         tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id)
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():  # norms away from 1, so that folding their weights into matmuls is tested
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.uniform_(0.5, 1.5)
+    return model
+
+
+def test_fused_kernel_and_torch_attention_match_transformers_on_shared_prompts(tokenizer, monkeypatch):
+    """Rows repeating a prompt share its cache; the C++ kernel, its torch fallback and the
+    transformers forward give the same logits at every step, through a compaction."""
+    from ttc import attention_kernel
+    from ttc.lean_llama import LeanLlama
+
+    if os.environ.get("TTC_KERNELS") != "0":
+        assert attention_kernel.available(), "the fused attention kernel did not build"
+    model = _gqa_model(tokenizer)
+    encoded = [tokenizer(p)["input_ids"] for p in PROMPTS]
+    width = max(map(len, encoded))
+    ids = torch.full((len(encoded), width), tokenizer.pad_token_id)
+    for i, e in enumerate(encoded):
+        ids[i, width - len(e):] = torch.tensor(e)
+    pad = torch.tensor([width - len(e) for e in encoded])
+    expand = torch.tensor([0, 0, 1, 2, 2, 2])  # samples per prompt: 2, 1, 3
+
+    def run(use_kernel: bool) -> list[torch.Tensor]:
+        if not use_kernel:
+            monkeypatch.setattr(attention_kernel, "decode_attention", lambda *args: None)
+        lean = LeanLlama(model)
+        logits = lean.start(ids, pad, max_new=4)[expand]
+        lean.keep(expand)
+        rows = [list(encoded[int(p)]) for p in expand]
+        generator = torch.Generator().manual_seed(0)
+        out = []
+        for step in range(4):
+            out.append(logits)
+            with torch.no_grad():
+                for slot, seq in enumerate(rows):
+                    reference = model(torch.tensor([seq])).logits[0, -1]
+                    assert torch.allclose(logits[slot], reference, atol=1e-5), (use_kernel, step, slot)
+            tokens = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator).squeeze(1)
+            for slot, seq in enumerate(rows):
+                seq.append(int(tokens[slot]))
+            if step == 1:  # rows 1 and 4 finish: the cache is compacted around them
+                keep = torch.tensor([0, 2, 3, 5])
+                lean.keep(keep)
+                tokens, rows = tokens[keep], [rows[i] for i in keep]
+            if step < 3:
+                logits = lean.step(tokens)
+        monkeypatch.undo()
+        return out
+
+    fused, plain = run(True), run(False)
+    for a, b in zip(fused, plain):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_draw_is_the_categorical_distribution():
+    from ttc.sampling import draw
+
+    probs = torch.tensor([0.5, 0.0, 0.2, 0.3, 0.0])
+    logits = probs.log().expand(40000, 5)
+    tokens = draw(logits, 1.0, torch.Generator().manual_seed(0))
+    freq = torch.bincount(tokens, minlength=5) / len(tokens)
+    assert freq[1] == 0 and freq[4] == 0  # probability 0 is never drawn, not even the last token
+    assert torch.allclose(freq, probs, atol=0.01)
+    # Temperature sharpens: at 0.5 the probabilities go as p^2, normalised.
+    sharp = torch.bincount(draw(logits, 0.5, torch.Generator().manual_seed(1)), minlength=5) / len(tokens)
+    assert torch.allclose(sharp, probs ** 2 / (probs ** 2).sum(), atol=0.01)
