@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ttc.compute_optimal import budget_to_match, choose, cross_validated, efficiency, split_spread
+from ttc.compute_optimal import (budget_to_match, choose, cross_validated, efficiency, on_common_problems,
+                                  split_spread)
 
 
 def table(rows):
@@ -49,6 +50,16 @@ def test_budget_to_match_interpolates_on_a_log_scale():
     out = efficiency(pd.Series([0.4, 0.7], index=[8, 16]), pd.Series(acc, index=budgets))
     assert out["matching_budget"].tolist()[0] == pytest.approx(2 ** 1.5)
     assert out["ratio"].tolist()[0] == pytest.approx(8 / 2 ** 1.5) and out["ratio"].tolist()[1] == pytest.approx(2.0)
+
+
+def test_budget_comparisons_keep_only_the_problems_measured_at_every_budget():
+    # Budget 256 ran on problems a and b only; c, measured at 4 and 16, must drop out of every budget.
+    rows = [(p, b, m) for p in "abc" for b in (4, 16) for m in ("x", "y")] + [(p, 256, m) for p in "ab" for m in "xy"]
+    per_problem = pd.DataFrame(rows, columns=["problem_id", "budget", "method"])
+    common = on_common_problems(per_problem)
+    assert set(common.problem_id) == {"a", "b"}
+    assert len(common) == 2 * 3 * 2  # two problems x three budgets x two methods
+    assert on_common_problems(common).equals(common)  # already common: nothing more leaves
 
 
 def test_the_policy_estimates_a_bin_then_runs_that_bins_strategy(splits, tokenizer):

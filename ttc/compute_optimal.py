@@ -93,6 +93,15 @@ def budget_to_match(budgets: np.ndarray, accuracy: np.ndarray, target: float) ->
     return float("nan")
 
 
+def on_common_problems(per_problem: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the problems measured at every budget. Where the largest budget runs on a
+    subset of the problems (it costs the most), a curve over budgets mixes two problem sets, and a
+    budget-matching comparison across budgets must use the common ones to compare like with like."""
+    budgets_per_problem = per_problem.groupby("problem_id")["budget"].nunique()
+    common = budgets_per_problem.index[budgets_per_problem == per_problem["budget"].nunique()]
+    return per_problem[per_problem["problem_id"].isin(common)]
+
+
 def efficiency(reference: pd.Series, candidate: pd.Series) -> pd.DataFrame:
     """For each budget of `reference` (accuracy by budget, e.g. best-of-N weighted): the budget at
     which `candidate` (e.g. compute-optimal) first reaches the same accuracy, and the ratio."""
