@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
+import statistics
 import time
 
 import torch
@@ -27,6 +28,9 @@ MODELS = ("d64-l4", "d192-l7")  # the policy and the largest ladder model
 BATCHES = (1, 64, 256, 1024)
 SHARED = 256  # one prompt, this many samples
 NEW_TOKENS = 64
+# This machine is shared and its speed drifts from minute to minute: each measurement alternates
+# the two samplers this many times and keeps the median of each.
+REPEATS = 3
 
 
 def matmul_peak_flops(n: int = 2048, reps: int = 10) -> float:
@@ -86,7 +90,9 @@ def main() -> None:
         for batch, n in [(b, 1) for b in BATCHES] + [(SHARED, SHARED)]:
             prompts = prompts_for(batch // n)
             prompt_tokens = sum(len(tokenizer(p)["input_ids"]) for p in prompts)
-            ours, hf = time_ours(model, tokenizer, prompts, n), time_generate(model, tokenizer, prompts, n)
+            times = [(time_ours(model, tokenizer, prompts, n), time_generate(model, tokenizer, prompts, n))
+                     for _ in range(REPEATS)]
+            ours, hf = (statistics.median(t) for t in zip(*times))
             tokens = batch * NEW_TOKENS
             flops = 2 * n_params * (tokens + prompt_tokens)  # what was computed: each distinct prompt once
             rows.append({"model": name, "weights": weights, "parameters": n_params, "batch": batch,
@@ -96,6 +102,7 @@ def main() -> None:
     kernel = "fused C++" if attention_kernel.available() else "torch (the C++ kernel is off or did not build)"
     print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
           f"dense fp32 matmul peak {peak / 1e9:.0f} GFLOP/s; {NEW_TOKENS} new tokens per row, temperature 1; "
+          f"median of {REPEATS} alternating runs; "
           f"decode attention: {kernel}")
     print(f"{'model':>8} {'params':>9} {'batch':>5} {'prompts':>7} {'ours tok/s':>11} {'generate tok/s':>15} "
           f"{'speedup':>8} {'GFLOP/s':>8} {'of peak':>8}")
@@ -104,7 +111,7 @@ def main() -> None:
               f"{r['generate_tok_s']:>15,.0f} {r['speedup']:>7.1f}x {r['ours_flop_s'] / 1e9:>8.1f} "
               f"{r['fraction_of_matmul_peak']:>8.1%}")
     print(json.dumps({"bench": "sampler", "matmul_peak_flop_s": peak, "new_tokens": NEW_TOKENS,
-                      "fused_attention_kernel": attention_kernel.available(), "rows": rows}))
+                      "repeats": REPEATS, "fused_attention_kernel": attention_kernel.available(), "rows": rows}))
 
 
 if __name__ == "__main__":
