@@ -61,8 +61,12 @@ def draw(logits: torch.Tensor, temperature: float, generator: torch.Generator) -
     Exactly the categorical distribution, like `torch.multinomial`, at a tenth of its cost on
     a CPU for a small vocabulary; a token of probability 0 is never drawn."""
     cdf = torch.softmax(logits / temperature, dim=-1).cumsum(-1)
-    u = torch.rand(cdf.shape[0], 1, generator=generator, dtype=cdf.dtype) * cdf[:, -1:]
-    return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp(max=cdf.shape[1] - 1)
+    total = cdf[:, -1:]
+    # u < total strictly, even where rand * total rounds up to it: else a trailing token of
+    # probability 0 could be drawn.
+    u = torch.minimum(torch.rand(cdf.shape[0], 1, generator=generator, dtype=cdf.dtype) * total,
+                      torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cdf, u, right=True).squeeze(1)
 
 
 class HFForward:
