@@ -149,7 +149,6 @@ class LeanLlama:
         cols = torch.arange(width, device=self.device)
         # Padding is never attended to; each position may also see itself, so that
         # padding rows never softmax over nothing.
-        self.prompt_bias = torch.where(cols[None, :] < pad[:, None], float("-inf"), 0.0)  # [B, L]
         allowed = (cols[None, None, :] >= pad[:, None, None]) & (cols[None, :, None] >= cols[None, None, :])
         allowed |= torch.eye(width, dtype=torch.bool, device=self.device)
         allowed = allowed[:, None]  # [B, 1, L, L]
@@ -195,7 +194,8 @@ class LeanLlama:
         rows = batch * n_kv
         keys = torch.cat([self.prompt_k[i][self.prompt_of], self.k[i, ..., :n]], dim=-1).view(rows, hd, -1)
         values = torch.cat([self.prompt_v[i][self.prompt_of], self.v[i, :, :, :n]], dim=-2).view(rows, -1, hd)
-        bias = torch.cat([self.prompt_bias[self.prompt_of], self.prompt_bias.new_zeros(batch, n)], dim=-1)
+        cols = torch.arange(self.prompt_k.shape[-1] + n, device=self.device)
+        bias = torch.where(cols[None, :] < self.prompt_start[self.prompt_of, None], float("-inf"), 0.0)
         bias = bias[:, None, None, :].expand(batch, n_kv, 1, bias.shape[-1]).reshape(rows, 1, -1)
         scores = torch.baddbmm(bias, q.reshape(rows, group, hd), keys)
         return torch.bmm(torch.softmax(scores, dim=-1), values).view(batch, n_kv * group * hd)

@@ -207,9 +207,8 @@ def plot_search(curves: pd.DataFrame, flops: pd.DataFrame, by_bin: pd.DataFrame,
     theme()
     fig = plt.figure(figsize=(17, 9))
     grid = fig.add_gridspec(2, 10)
-    reference = METHOD_STYLES
     ax = fig.add_subplot(grid[0, :5])
-    _curves(ax, curves, "budget", "method", styles=reference)
+    _curves(ax, curves, "budget", "method", styles=METHOD_STYLES)
     _log2_budget_axis(ax, sorted(curves["budget"].unique()))
     ax.set(xlabel="generation budget (lookahead counts its rollouts: N (k+1))", ylabel="test accuracy",
            title="(a) search methods against the generation budget (Fig. 3 left)")
@@ -217,7 +216,7 @@ def plot_search(curves: pd.DataFrame, flops: pd.DataFrame, by_bin: pd.DataFrame,
     ax = fig.add_subplot(grid[0, 5:])
     for i, (name, g) in enumerate(flops.groupby("method", sort=False)):
         g = g.sort_values("flops")
-        style = {"color": f"C{i}"} | reference.get(name, {})
+        style = {"color": f"C{i}"} | METHOD_STYLES.get(name, {})
         ax.plot(g["flops"], g["accuracy"], marker="o", ms=4, label=name, **style)
     ax.set(xscale="log", xlabel="FLOPs per problem (policy 2N per token + verifier 2N per token read)",
            ylabel="test accuracy", title="(b) the same against exact FLOPs (not in the paper)")
@@ -225,7 +224,7 @@ def plot_search(curves: pd.DataFrame, flops: pd.DataFrame, by_bin: pd.DataFrame,
     bins = sorted(by_bin["bin"].unique())
     for j, b in enumerate(bins):
         ax = fig.add_subplot(grid[1, 2 * j:2 * j + 2])
-        _curves(ax, by_bin[by_bin["bin"] == b], "budget", "method", styles=reference)
+        _curves(ax, by_bin[by_bin["bin"] == b], "budget", "method", styles=METHOD_STYLES)
         _log2_budget_axis(ax, sorted(by_bin["budget"].unique()))
         ax.set(xlabel="generation budget", ylabel="accuracy" if j == 0 else "", ylim=(-0.02, 1.02),
                title=f"({chr(ord('c') + j)}) oracle bin {b}" + (" (easiest)" if b == 1 else " (hardest)" if b == bins[-1] else ""))

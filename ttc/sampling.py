@@ -26,9 +26,14 @@ from ttc.lm import count_parameters
 from ttc.tokenizer import newline_id
 
 
+def processing_flops(n_parameters: int, tokens: float) -> float:
+    """The study's FLOPs rule: 2 x parameters per token a model processes (read or generated)."""
+    return 2.0 * n_parameters * tokens
+
+
 @dataclass
 class Ledger:
-    """Compute spent, counted as it is spent. FLOPs are 2 x parameters per token processed."""
+    """Compute spent, counted as it is spent. FLOPs follow `processing_flops`."""
 
     generations: int = 0  # sequences started (one sample, or one step continuation)
     prompt_tokens: int = 0  # prompt tokens processed before sampling
@@ -215,7 +220,7 @@ class Sampler:
             first[u] = False
         n_generated = int(lengths.sum())
         self.ledger += Ledger(generations=batch, prompt_tokens=n_prompt, generated_tokens=n_generated,
-                              flops=2.0 * self.n_parameters * (n_prompt + n_generated))
+                              flops=processing_flops(self.n_parameters, n_prompt + n_generated))
         texts = self.tokenizer.batch_decode(
             [generated[i, :int(lengths[i]) - int(stopped[i] == 1)].tolist() for i in range(batch)],
             skip_special_tokens=False)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ttc import world as W
 from ttc.config import ConfigError, check_fields, check_range
-from ttc.sampling import Ledger, Sampler
+from ttc.sampling import Ledger, Sampler, processing_flops
 from ttc.selection import select
 from ttc.store import chunk_seed
 from ttc.verifiers import Verifier, render, solution_lines
@@ -96,7 +96,7 @@ def _sample(sampler: Sampler, counts: dict[str, Ledger], rows: list[tuple[str, s
     outs = sampler.sample([text for _, text in rows], n=1, seed=seed, **kwargs)
     for (pid, _), (c,) in zip(rows, outs):
         counts[pid] += Ledger(generations=1, prompt_tokens=c.prompt_tokens, generated_tokens=c.n_tokens,
-                              flops=2.0 * sampler.n_parameters * (c.prompt_tokens + c.n_tokens))
+                              flops=processing_flops(sampler.n_parameters, c.prompt_tokens + c.n_tokens))
     return [c for (c,) in outs]
 
 
@@ -104,7 +104,7 @@ def _score(verifier: Verifier, counts: dict[str, Ledger], rows: list[tuple[str, 
     """The last line's score of each (problem id, prompt, lines); identical rows are read (and counted) once."""
     scores, read = verifier.score_and_count([prompt for _, prompt, _ in rows], [lines for _, _, lines in rows])
     for (pid, _, _), n in zip(rows, read):
-        counts[pid] += Ledger(verifier_tokens=n, flops=2.0 * verifier.n_parameters * n)
+        counts[pid] += Ledger(verifier_tokens=n, flops=processing_flops(verifier.n_parameters, n))
     return [s[-1] if s else 0.0 for s in scores]
 
 
@@ -268,5 +268,6 @@ def best_of_n_from_pool(scored_pool: pd.DataFrame, problems: list[W.Problem], bu
         rows.append({"problem_id": r.problem_id, "method": name, "budget": n, "n_beams": n, "beam_width": 0,
                      "lookahead": 0, "correct": r.accuracy, "generations": n, "prompt_tokens": prompt,
                      "generated_tokens": n * gen, "verifier_tokens": verify,
-                     "flops": 2.0 * policy_parameters * (prompt + n * gen) + 2.0 * verifier_parameters * verify})
+                     "flops": processing_flops(policy_parameters, prompt + n * gen)
+                     + processing_flops(verifier_parameters, verify)})
     return pd.DataFrame(rows)

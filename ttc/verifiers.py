@@ -36,7 +36,7 @@ from transformers import AutoConfig, AutoTokenizer, LlamaForTokenClassification
 from ttc import world as W
 from ttc.config import ConfigError, check_fields, check_range
 from ttc.lm import count_parameters
-from ttc.sampling import Ledger, Sampler
+from ttc.sampling import Ledger, Sampler, processing_flops
 from ttc.store import build_in_chunks, chunk_seed, read_json, write_json
 from ttc.tokenizer import newline_id
 
@@ -189,7 +189,7 @@ class Verifier:
             for r, (key, (row, ends)) in enumerate(zip(chunk, encoded)):
                 scores[key], lengths[key] = values[r, ends].tolist(), len(row)
             n_tokens = int(mask.sum())
-            self.ledger += Ledger(verifier_tokens=n_tokens, flops=2.0 * self.n_parameters * n_tokens)
+            self.ledger += Ledger(verifier_tokens=n_tokens, flops=processing_flops(self.n_parameters, n_tokens))
         counted = []
         for k in keys:
             counted.append(lengths.pop(k, 0))  # popped: a repeat reads nothing
