@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from ttc import attention_kernel
+from ttc import kernels
 from ttc import world as W
 from ttc.config import ROOT
 from ttc.lm import LADDER, build_model, count_parameters, is_saved, load_model
@@ -99,11 +99,11 @@ def main() -> None:
                          "distinct_prompts": len(prompts),
                          "ours_tok_s": tokens / ours, "generate_tok_s": tokens / hf, "speedup": hf / ours,
                          "ours_flop_s": flops / ours, "fraction_of_matmul_peak": flops / ours / peak})
-    kernel = "fused C++" if attention_kernel.available() else "torch (the C++ kernel is off or did not build)"
+    kernel = "fused C++" if kernels.available() else "torch (the C++ kernels are off or did not build)"
     print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
           f"dense fp32 matmul peak {peak / 1e9:.0f} GFLOP/s; {NEW_TOKENS} new tokens per row, temperature 1; "
           f"median of {REPEATS} alternating runs; "
-          f"decode attention: {kernel}")
+          f"decode step: {kernel}")
     print(f"{'model':>8} {'params':>9} {'batch':>5} {'prompts':>7} {'ours tok/s':>11} {'generate tok/s':>15} "
           f"{'speedup':>8} {'GFLOP/s':>8} {'of peak':>8}")
     for r in rows:
@@ -111,7 +111,7 @@ def main() -> None:
               f"{r['generate_tok_s']:>15,.0f} {r['speedup']:>7.1f}x {r['ours_flop_s'] / 1e9:>8.1f} "
               f"{r['fraction_of_matmul_peak']:>8.1%}")
     print(json.dumps({"bench": "sampler", "matmul_peak_flop_s": peak, "new_tokens": NEW_TOKENS,
-                      "repeats": REPEATS, "fused_attention_kernel": attention_kernel.available(), "rows": rows}))
+                      "repeats": REPEATS, "fused_kernels": kernels.available(), "rows": rows}))
 
 
 if __name__ == "__main__":

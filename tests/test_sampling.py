@@ -2,6 +2,7 @@ import os
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ttc.sampling import Ledger, Sampler
 
@@ -164,13 +165,13 @@ def _gqa_model(tokenizer):
 
 
 def test_fused_kernel_and_torch_attention_match_transformers_on_shared_prompts(tokenizer, monkeypatch):
-    """Rows repeating a prompt share its cache; the C++ kernel, its torch fallback and the
+    """Rows repeating a prompt share its cache; the C++ kernels, their torch fallbacks and the
     transformers forward give the same logits at every step, through a compaction."""
-    from ttc import attention_kernel
+    from ttc import kernels
     from ttc.lean_llama import LeanLlama
 
     if os.environ.get("TTC_KERNELS") != "0":
-        assert attention_kernel.available(), "the fused attention kernel did not build"
+        assert kernels.available(), "the fused C++ kernels did not build"
     model = _gqa_model(tokenizer)
     encoded = [tokenizer(p)["input_ids"] for p in PROMPTS]
     width = max(map(len, encoded))
@@ -182,7 +183,8 @@ def test_fused_kernel_and_torch_attention_match_transformers_on_shared_prompts(t
 
     def run(use_kernel: bool) -> list[torch.Tensor]:
         if not use_kernel:
-            monkeypatch.setattr(attention_kernel, "decode_attention", lambda *args: None)
+            monkeypatch.setattr(kernels, "_usable", lambda x: None)
+        monkeypatch.setattr(LeanLlama, "PREFILL_GROUP", 2)  # prompt groups of different widths
         lean = LeanLlama(model)
         logits = lean.start(ids, pad, max_new=4)[expand]
         lean.keep(expand)
@@ -224,3 +226,13 @@ def test_draw_is_the_categorical_distribution():
     # Temperature sharpens: at 0.5 the probabilities go as p^2, normalised.
     sharp = torch.bincount(draw(logits, 0.5, torch.Generator().manual_seed(1)), minlength=5) / len(tokens)
     assert torch.allclose(sharp, probs ** 2 / (probs ** 2).sum(), atol=0.01)
+
+
+def test_fused_silu_mul_is_swiglus_elementwise_half():
+    from ttc import kernels
+
+    if not kernels.available():
+        pytest.skip("the C++ kernels are off or did not build")
+    h = torch.cat([torch.linspace(-100, 100, 4001), torch.randn(999) * 4]).view(50, 100)
+    gate, up = h.chunk(2, dim=-1)
+    assert torch.allclose(kernels.silu_mul(h), F.silu(gate) * up, rtol=1e-6, atol=1e-6)

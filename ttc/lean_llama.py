@@ -11,9 +11,12 @@ same computation with as few tensor operations per token as it can:
 - rotary embeddings cost three element-wise operations per layer: rotating
   half of a head (`rotate_half`) is linear, so the fused matmul also emits q
   and k already rotated, and RoPE becomes `qk * cos + qk_rotated * sin`;
-- a decode step's attention runs in `attention_kernel`'s fused C++ loop,
-  which reads the cache once (a torch fallback computes the same where the
-  kernel cannot be built);
+- a decode step's rotary embeddings, cache write and attention run in one
+  fused C++ call per layer (`kernels`), which reads the cache once, and
+  SwiGLU's element-wise half in another (torch fallbacks compute the same
+  where the kernels cannot be built);
+- prompts are processed right-padded, in groups of similar length, so that
+  attention needs only a causal mask and little is spent on padding;
 - the prompts' keys and values are cached once per distinct prompt, not
   once per row: rows sampled from one prompt read the same copy.
 
@@ -32,7 +35,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ttc import attention_kernel
+from ttc import kernels
 
 
 def supports(model) -> bool:
@@ -46,6 +49,22 @@ def supports(model) -> bool:
             and not getattr(cfg, "mlp_bias", False) and not getattr(cfg, "pretraining_tp", 1) > 1)
 
 
+BLOCK = kernels.BLOCK  # key columns per cache block
+
+
+def _blocked(keys: torch.Tensor) -> torch.Tensor:
+    """Keys [..., columns, hd] as cache blocks [..., ceil(columns / BLOCK), hd, BLOCK] (zero-padded)."""
+    columns, hd = keys.shape[-2:]
+    padded = F.pad(keys, (0, 0, 0, -columns % BLOCK))
+    return padded.view(*keys.shape[:-2], -1, BLOCK, hd).transpose(-1, -2)
+
+
+def _unblocked(blocks: torch.Tensor) -> torch.Tensor:
+    """Cache blocks [..., n, hd, BLOCK] as transposed keys [..., hd, n * BLOCK]."""
+    *lead, n, hd, block = blocks.shape
+    return blocks.transpose(-3, -2).reshape(*lead, hd, n * block)
+
+
 def _rotated_columns(w_t: torch.Tensor, head_dim: int) -> torch.Tensor:
     """Columns that give `rotate_half` of each head of `x @ w_t`: [-x2, x1] for x = [x1, x2]."""
     d, width = w_t.shape
@@ -55,6 +74,8 @@ def _rotated_columns(w_t: torch.Tensor, head_dim: int) -> torch.Tensor:
 
 
 class LeanLlama:
+    PREFILL_GROUP = 64  # prompts per prefill group: large enough for efficient matmuls
+
     def __init__(self, model):
         if not supports(model):
             raise ValueError(f"LeanLlama reproduces default-RoPE Llama models only, not {type(model).__name__}")
@@ -88,6 +109,8 @@ class LeanLlama:
             self.inv_freq = rotary.inv_freq.detach().float()
             self.rope_scale = float(rotary.attention_scaling)
         self.device = self.embed.device
+        # cos and sin by position, grown as longer sequences come, so that a step only looks them up.
+        self.cos = self.sin = torch.empty(0, self.qk_width)
 
     # -- pieces ------------------------------------------------------------
 
@@ -95,25 +118,27 @@ class LeanLlama:
         return F.rms_norm(x, (self.hidden,), eps=self.eps)  # the weight is folded into the next matmul
 
     def _rope_tables(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos and sin for every q and k column at `positions` [...]: [..., qk_width]."""
+        """cos and sin for every q and k column at `positions` [P]: [P, qk_width]."""
         freqs = positions[..., None].float() * self.inv_freq
         emb = torch.cat([freqs, freqs], dim=-1)
         heads = self.n_heads + self.n_kv
-        return (emb.cos() * self.rope_scale).repeat(*[1] * positions.dim(), heads), \
-            (emb.sin() * self.rope_scale).repeat(*[1] * positions.dim(), heads)
+        return (emb.cos() * self.rope_scale).repeat(1, heads), (emb.sin() * self.rope_scale).repeat(1, heads)
 
-    def _qkv(self, x: torch.Tensor, wqkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
-        """Rotated q and k side by side [..., qk_width], and v [..., kv_width]."""
-        out = self._norm(x) @ wqkv
+    def _rope(self, qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        """Rotated q and k side by side [..., qk_width], and v [..., kv_width], from the qkv matmul's output."""
         w = self.qk_width
-        return out[..., :w] * cos + out[..., w:2 * w] * sin, out[..., 2 * w:]
+        return qkv[..., :w] * cos + qkv[..., w:2 * w] * sin, qkv[..., 2 * w:]
 
     def _block_end(self, x, attended, wo, wgu, wdown):
         """The attention output projection and the residual MLP block."""
         shape = x.shape  # addmm adds the residual inside the matmul; it takes 2-d operands
         x = torch.addmm(x.reshape(-1, self.hidden), attended.reshape(-1, attended.shape[-1]), wo)
-        gate, up = (self._norm(x) @ wgu).chunk(2, dim=-1)
-        return torch.addmm(x, F.silu(gate).mul_(up), wdown).view(shape)
+        gate_up = self._norm(x) @ wgu
+        hidden = kernels.silu_mul(gate_up)
+        if hidden is None:
+            gate, up = gate_up.chunk(2, dim=-1)
+            hidden = F.silu(gate).mul_(up)
+        return torch.addmm(x, hidden, wdown).view(shape)
 
     # -- the two passes ------------------------------------------------------
 
@@ -126,42 +151,49 @@ class LeanLlama:
         then repeat a prompt's rows (many samples of one question) without copying them."""
         ids, pad = ids.to(self.device), pad.to(self.device)
         batch, width = ids.shape
+        # The prompt pass runs right-padded: a causal mask then hides every padding column from
+        # every real token, so attention needs no explicit mask and takes SDPA's fast causal path.
+        self.prompt_len = (width - pad).long()  # each prompt's valid cache columns: [0, prompt_len)
+        ids = ids.gather(1, (torch.arange(width, device=self.device)[None, :] + pad[:, None]) % width)
         self.max_new, self.n_gen = max_new, 0
-        self.prompt_start = pad.long()  # the first cache column each prompt attends to
+        if len(self.cos) < width + max_new:
+            self.cos, self.sin = self._rope_tables(torch.arange(width + max_new, device=self.device))
         self.prompt_of = torch.arange(batch, device=self.device)  # each row's prompt
-        self.next_pos = (width - pad).long()  # the position of the next token of each row
+        self.next_pos = self.prompt_len.clone()  # the position of the next token of each row
         shape = (len(self.layers), batch, self.n_kv)
-        # Keys are cached transposed ([..., hd, columns]): the decode step reads each key
-        # column of a head as one contiguous run.
-        self.prompt_k = torch.empty(*shape, self.head_dim, width, device=self.device)
-        self.prompt_v = torch.empty(*shape, width, self.head_dim, device=self.device)
-        self.k = torch.zeros(*shape, self.head_dim, max_new, device=self.device)
-        self.v = torch.zeros(*shape, max_new, self.head_dim, device=self.device)
-        x = self._prefill(ids, pad)
-        return self._norm(x[:, -1]) @ self.lm_head_t
+        # Keys are cached in blocks of BLOCK columns ([..., blocks, hd, BLOCK], see `kernels`),
+        # values as [..., columns, hd]. Zeros, not empty: columns past a prompt's length are never
+        # attended to, but the torch path multiplies them by a zero weight, and 0 * NaN is NaN.
+        prompt_blocks, new_blocks = -(-width // BLOCK), -(-max_new // BLOCK)
+        self.prompt_k = torch.zeros(*shape, prompt_blocks, self.head_dim, BLOCK, device=self.device)
+        self.prompt_v = torch.zeros(*shape, prompt_blocks * BLOCK, self.head_dim, device=self.device)
+        self.k = torch.zeros(*shape, new_blocks, self.head_dim, BLOCK, device=self.device)
+        self.v = torch.zeros(*shape, new_blocks * BLOCK, self.head_dim, device=self.device)
+        last = torch.empty(batch, self.hidden, device=self.device)
+        # Groups of similar length, each padded only to its own longest prompt.
+        order = torch.argsort(self.prompt_len, stable=True)
+        for group in order.split(self.PREFILL_GROUP):
+            lengths = self.prompt_len[group]
+            x = self._prefill(ids[group, :int(lengths.max())], group)
+            last[group] = x[torch.arange(len(group), device=self.device), lengths - 1]
+        return self._norm(last) @ self.lm_head_t
 
-    def _prefill(self, ids: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
-        """Every layer over the left-padded prompts, filling the prompt cache; the last layer's output."""
+    def _prefill(self, ids: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Every layer over right-padded prompts `ids`, filling the prompt cache of `rows`; the last layer's output."""
         batch, width = ids.shape
         hd, n_kv, group = self.head_dim, self.n_kv, self.group
-        positions = (torch.arange(width, device=self.device)[None, :] - pad[:, None]).clamp(min=0)
-        cos, sin = self._rope_tables(positions)  # [B, L, qk_width]
-        cols = torch.arange(width, device=self.device)
-        # Padding is never attended to; each position may also see itself, so that
-        # padding rows never softmax over nothing.
-        allowed = (cols[None, None, :] >= pad[:, None, None]) & (cols[None, :, None] >= cols[None, None, :])
-        allowed |= torch.eye(width, dtype=torch.bool, device=self.device)
-        allowed = allowed[:, None]  # [B, 1, L, L]
+        cos, sin = self.cos[:width], self.sin[:width]  # [L, qk_width]
         x = self.embed[ids]
         for i, (wqkv, wo, wgu, wdown) in enumerate(self.layers):
-            qk, v = self._qkv(x, wqkv, cos, sin)
+            qk, v = self._rope(self._norm(x) @ wqkv, cos, sin)
             q = qk[..., :self.q_width].view(batch, width, self.n_heads, hd).transpose(1, 2)
             k = qk[..., self.q_width:].view(batch, width, n_kv, hd).transpose(1, 2)
             v = v.view(batch, width, n_kv, hd).transpose(1, 2)
-            self.prompt_k[i] = k.transpose(-1, -2)
-            self.prompt_v[i] = v
-            # q is already scaled (folded into its weights), hence scale=1.
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=1.0, enable_gqa=group > 1)
+            self.prompt_k[i, rows, :, :-(-width // BLOCK)] = _blocked(k)
+            self.prompt_v[i, rows, :, :width] = v
+            # A causal mask suffices: padding comes after every real token. q is already
+            # scaled (folded into its weights), hence scale=1.
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0, enable_gqa=group > 1)
             x = self._block_end(x, out.transpose(1, 2).reshape(batch, width, self.q_width), wo, wgu, wdown)
         return x
 
@@ -172,17 +204,17 @@ class LeanLlama:
             raise RuntimeError(f"the cache holds {self.max_new} new tokens; start() was given too small a max_new")
         tokens = tokens.to(self.device)
         batch, t, hd, n_kv, group = tokens.shape[0], self.n_gen, self.head_dim, self.n_kv, self.group
-        cos, sin = self._rope_tables(self.next_pos)  # [B, qk_width]
+        cos, sin = self.cos[self.next_pos], self.sin[self.next_pos]  # [B, qk_width]
         x = self.embed[tokens]
         for i, (wqkv, wo, wgu, wdown) in enumerate(self.layers):
-            qk, v = self._qkv(x, wqkv, cos, sin)
-            self.k[i, :, :, :, t] = qk[:, self.q_width:].view(batch, n_kv, hd)
-            self.v[i, :, :, t] = v.view(batch, n_kv, hd)
-            q = qk[:, :self.q_width].view(batch, n_kv, group, hd)
-            attended = attention_kernel.decode_attention(q, self.prompt_k[i], self.prompt_v[i], self.prompt_of,
-                                                         self.prompt_start, self.k[i], self.v[i], t + 1)
+            qkv = self._norm(x) @ wqkv
+            attended = kernels.decode_step_attention(qkv, cos, sin, self.prompt_k[i], self.prompt_v[i], self.prompt_of,
+                                                     self.prompt_len, self.k[i], self.v[i], t, self.n_heads)
             if attended is None:
-                attended = self._attend_torch(i, q, t + 1)
+                qk, v = self._rope(qkv, cos, sin)
+                self.k[i, :, :, t // BLOCK, :, t % BLOCK] = qk[:, self.q_width:].view(batch, n_kv, hd)
+                self.v[i, :, :, t] = v.view(batch, n_kv, hd)
+                attended = self._attend_torch(i, qk[:, :self.q_width].view(batch, n_kv, group, hd), t + 1)
             x = self._block_end(x, attended, wo, wgu, wdown)
         self.n_gen += 1
         self.next_pos = self.next_pos + 1
@@ -192,10 +224,12 @@ class LeanLlama:
         """What the fused kernel computes, in torch: copies each row's prompt cache, so it is slower."""
         batch, n_kv, group, hd = q.shape
         rows = batch * n_kv
-        keys = torch.cat([self.prompt_k[i][self.prompt_of], self.k[i, ..., :n]], dim=-1).view(rows, hd, -1)
+        prompt_keys = _unblocked(self.prompt_k[i][self.prompt_of])
+        keys = torch.cat([prompt_keys, _unblocked(self.k[i])[..., :n]], dim=-1).reshape(rows, hd, -1)
         values = torch.cat([self.prompt_v[i][self.prompt_of], self.v[i, :, :, :n]], dim=-2).view(rows, -1, hd)
-        cols = torch.arange(self.prompt_k.shape[-1] + n, device=self.device)
-        bias = torch.where(cols[None, :] < self.prompt_start[self.prompt_of, None], float("-inf"), 0.0)
+        cols = torch.arange(prompt_keys.shape[-1] + n, device=self.device)
+        cols[-n:] = -1  # generated columns: all n are valid
+        bias = torch.where(cols[None, :] >= self.prompt_len[self.prompt_of, None], float("-inf"), 0.0)
         bias = bias[:, None, None, :].expand(batch, n_kv, 1, bias.shape[-1]).reshape(rows, 1, -1)
         scores = torch.baddbmm(bias, q.reshape(rows, group, hd), keys)
         return torch.bmm(torch.softmax(scores, dim=-1), values).view(batch, n_kv * group * hd)
