@@ -221,8 +221,9 @@ class Sampler:
         n_generated = int(lengths.sum())
         self.ledger += Ledger(generations=batch, prompt_tokens=n_prompt, generated_tokens=n_generated,
                               flops=processing_flops(self.n_parameters, n_prompt + n_generated))
-        texts = self.tokenizer.batch_decode(
-            [generated[i, :int(lengths[i]) - int(stopped[i] == 1)].tolist() for i in range(batch)],
-            skip_special_tokens=False)
+        lengths, stopped = lengths.tolist(), stopped.tolist()  # plain ints: one conversion, not one per row
+        tokens = generated.tolist()
+        texts = self.tokenizer.batch_decode([tokens[i][:lengths[i] - (stopped[i] == 1)] for i in range(batch)],
+                                            skip_special_tokens=False)
         kinds = {0: "length", 1: "answer", 2: "step"}
-        return [Completion(texts[i], int(lengths[i]), kinds[int(stopped[i])], row_prompt[i]) for i in range(batch)]
+        return [Completion(texts[i], lengths[i], kinds[stopped[i]], row_prompt[i]) for i in range(batch)]
