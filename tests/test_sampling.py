@@ -228,7 +228,7 @@ def test_draw_is_the_categorical_distribution():
     assert torch.allclose(sharp, probs ** 2 / (probs ** 2).sum(), atol=0.01)
 
 
-def test_fused_silu_mul_is_swiglus_elementwise_half():
+def test_fused_elementwise_kernels_match_torch():
     from ttc import kernels
 
     if not kernels.available():
@@ -236,3 +236,5 @@ def test_fused_silu_mul_is_swiglus_elementwise_half():
     h = torch.cat([torch.linspace(-100, 100, 4001), torch.randn(999) * 4]).view(50, 100)
     gate, up = h.chunk(2, dim=-1)
     assert torch.allclose(kernels.silu_mul(h), F.silu(gate) * up, rtol=1e-6, atol=1e-6)
+    x = torch.randn(3, 7, 64) * torch.logspace(-3, 3, 21).view(3, 7, 1)  # rows of very different scales
+    assert torch.allclose(kernels.rms_norm(x, 1e-6), F.rms_norm(x, (64,), eps=1e-6), rtol=1e-5, atol=1e-6)

@@ -10,7 +10,8 @@ the scores, softmax (with a vectorisable exp) and weighted sum of values,
 reading the cache once. A prompt's keys and values are stored once for all
 the rows sampled from it (a pool draws 512 samples of each question), so
 they are read from memory once and then from the processor's cache.
-`silu_mul` is SwiGLU's element-wise half, one pass instead of three.
+`silu_mul` is SwiGLU's element-wise half and `rms_norm` RMSNorm without its
+weight, each one pass instead of three to seven torch operations.
 
 They are built with torch's C++ extension loader (a C++ compiler and ninja
 are needed; both are on the project machines) into torch's extension cache,
@@ -127,6 +128,11 @@ static inline void attend_one(const float* q, int64_t hd,
   for (int64_t j = 0; j < hd; ++j) o[j] = (acc[0][j] + acc[1][j] + acc[2][j] + acc[3][j]) * inv;
 }
 
+// Asks for count floats from p on to be brought into the level-2 cache, one request per 64-byte line.
+static inline void prefetch_range(const float* p, int64_t count) {
+  for (int64_t i = 0; i < count; i += 16) __builtin_prefetch(p + i, 0, 2);
+}
+
 // One layer's decode step after its qkv matmul, per row: rotary embeddings, the write of the new
 // key and value into the row's cache at column t, and attention over the prompt and the t + 1
 // generated columns.
@@ -189,6 +195,19 @@ torch::Tensor decode_step_attention(torch::Tensor qkv, torch::Tensor cos, torch:
           vc[j] = row[2 * W + h * hd + j];
         }
       }
+      // The next row's cache is requested while this row computes. A batch's cache is larger than
+      // the processor's, so it comes from memory every step, and each head's part is a short run
+      // that the processor's own prefetcher would only start on after a miss (about 10% faster
+      // at batch 256, measured in one process against the kernel without it).
+      if (b + 1 < end) {
+        const int64_t u1 = of[b + 1], nb1 = (lens[u1] + kBlock - 1) / kBlock, gb1 = (t + 1 + kBlock - 1) / kBlock;
+        for (int64_t h = 0; h < Hkv; ++h) {
+          prefetch_range(pkp + u1 * prompt_keys.stride(0) + h * prompt_keys.stride(1), nb1 * prompt_keys.stride(2));
+          prefetch_range(kp + (b + 1) * keys.stride(0) + h * keys.stride(1), gb1 * keys.stride(2));
+          prefetch_range(pvp + u1 * prompt_values.stride(0) + h * prompt_values.stride(1), lens[u1] * hd);
+          prefetch_range(vp + (b + 1) * values.stride(0) + h * values.stride(1), (t + 1) * hd);
+        }
+      }
       const int64_t u = of[b], np = lens[u];
       for (int64_t h = 0; h < Hkv; ++h) {
         const float* pk = pkp + u * prompt_keys.stride(0) + h * prompt_keys.stride(1);
@@ -201,6 +220,29 @@ torch::Tensor decode_step_attention(torch::Tensor qkv, torch::Tensor cos, torch:
                      k, keys.stride(2), v, values.stride(2), t + 1, s.data(), op + b * qw + head * hd);
         }
       }
+    }
+  });
+  return out;
+}
+
+// RMSNorm without its weight (LeanLlama folds the weight into the next matmul): x / rms(x) per row.
+torch::Tensor rms_norm(torch::Tensor x, double eps) {
+  TORCH_CHECK(x.scalar_type() == torch::kFloat && x.dim() == 2 && x.is_contiguous(),
+              "rms_norm takes a contiguous 2-d float32 tensor");
+  const int64_t N = x.size(0), D = x.size(1);
+  auto out = torch::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  at::parallel_for(0, N, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* xr = xp + r * D;
+      float* o = op + r * D;
+      float ss = 0.f;
+#pragma omp simd reduction(+:ss)
+      for (int64_t j = 0; j < D; ++j) ss += xr[j] * xr[j];
+      const float inv = 1.f / std::sqrt(ss / D + static_cast<float>(eps));
+#pragma omp simd
+      for (int64_t j = 0; j < D; ++j) o[j] = xr[j] * inv;
     }
   });
   return out;
@@ -252,7 +294,7 @@ def _load():
         bin_dir = os.path.dirname(sys.executable)
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
         _module = load_inline("ttc_kernels", cpp_sources=[SOURCE],
-                              functions=["decode_step_attention", "silu_mul"],
+                              functions=["decode_step_attention", "silu_mul", "rms_norm"],
                               extra_cflags=["-O3", "-march=native", "-fopenmp", "-fno-math-errno",
                                             "-fno-trapping-math"],
                               extra_ldflags=["-fopenmp"])
@@ -280,6 +322,12 @@ def decode_step_attention(qkv, cos, sin, prompt_keys, prompt_values, prompt_of, 
     module = _usable(qkv)
     return None if module is None else module.decode_step_attention(
         qkv, cos, sin, prompt_keys, prompt_values, prompt_of, prompt_len, keys, values, t, n_heads)
+
+
+def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor | None:
+    """x / rms(x) over the last dimension (RMSNorm without its weight); None where the kernels are unavailable."""
+    module = _usable(x)
+    return None if module is None else module.rms_norm(x.reshape(-1, x.shape[-1]).contiguous(), eps).view(x.shape)
 
 
 def silu_mul(h: torch.Tensor) -> torch.Tensor | None:

@@ -12,9 +12,9 @@ same computation with as few tensor operations per token as it can:
   half of a head (`rotate_half`) is linear, so the fused matmul also emits q
   and k already rotated, and RoPE becomes `qk * cos + qk_rotated * sin`;
 - a decode step's rotary embeddings, cache write and attention run in one
-  fused C++ call per layer (`kernels`), which reads the cache once, and
-  SwiGLU's element-wise half in another (torch fallbacks compute the same
-  where the kernels cannot be built);
+  fused C++ call per layer (`kernels`), which reads the cache once;
+  RMSNorm and SwiGLU's element-wise half are one C++ pass each (torch
+  fallbacks compute the same where the kernels cannot be built);
 - prompts are processed right-padded, in groups of similar length, so that
   attention needs only a causal mask and little is spent on padding;
 - the prompts' keys and values are cached once per distinct prompt, not
@@ -115,7 +115,9 @@ class LeanLlama:
     # -- pieces ------------------------------------------------------------
 
     def _norm(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, (self.hidden,), eps=self.eps)  # the weight is folded into the next matmul
+        # The weight is folded into the next matmul.
+        out = kernels.rms_norm(x, self.eps)
+        return F.rms_norm(x, (self.hidden,), eps=self.eps) if out is None else out
 
     def _rope_tables(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and sin for every q and k column at `positions` [P]: [P, qk_width]."""
