@@ -10,8 +10,9 @@ the scores, softmax (with a vectorisable exp) and weighted sum of values,
 reading the cache once. A prompt's keys and values are stored once for all
 the rows sampled from it (a pool draws 512 samples of each question), so
 they are read from memory once and then from the processor's cache.
-`silu_mul` is SwiGLU's element-wise half and `rms_norm` RMSNorm without its
-weight, each one pass instead of three to seven torch operations.
+`silu_mul` is SwiGLU's element-wise half, `rms_norm` RMSNorm without its
+weight and `draw` a categorical draw per row, each one pass instead of three
+to ten torch operations.
 
 They are built with torch's C++ extension loader (a C++ compiler and ninja
 are needed; both are on the project machines) into torch's extension cache,
@@ -34,6 +35,7 @@ SOURCE = r"""
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
 #include <vector>
 
 constexpr int64_t kMaxHeadDim = 256;
@@ -248,6 +250,41 @@ torch::Tensor rms_norm(torch::Tensor x, double eps) {
   return out;
 }
 
+// One token per row of logits [B, V] from softmax(logits / temperature), by inverting the CDF at
+// u[b] * total (u uniform in [0, 1)): exactly the categorical distribution; a token of probability 0
+// (logit -inf) is never drawn, not even the last one.
+torch::Tensor draw(torch::Tensor logits, double temperature, torch::Tensor u) {
+  TORCH_CHECK(logits.scalar_type() == torch::kFloat && logits.dim() == 2 && logits.is_contiguous() &&
+              u.scalar_type() == torch::kFloat && u.dim() == 1 && u.size(0) == logits.size(0) && temperature > 0,
+              "draw takes contiguous float32 logits [B, V], float32 u [B] and a positive temperature");
+  const int64_t B = logits.size(0), V = logits.size(1);
+  auto out = torch::empty({B}, logits.options().dtype(torch::kLong));
+  const float* lp = logits.data_ptr<float>();
+  const float* up = u.data_ptr<float>();
+  int64_t* op = out.data_ptr<int64_t>();
+  const float inv_t = static_cast<float>(1.0 / temperature);
+  std::vector<float> cdf(B * V);
+  bool empty_row = false;
+  for (int64_t b = 0; b < B; ++b) {
+    const float* l = lp + b * V;
+    float* c = cdf.data() + b * V;
+    float m = -INFINITY;
+    for (int64_t i = 0; i < V; ++i) m = l[i] > m ? l[i] : m;
+#pragma omp simd
+    for (int64_t i = 0; i < V; ++i) c[i] = l[i] == -INFINITY ? 0.f : exp_nonpositive((l[i] - m) * inv_t);
+    for (int64_t i = 1; i < V; ++i) c[i] += c[i - 1];
+    const float total = c[V - 1];
+    if (!(total > 0.f)) { empty_row = true; break; }
+    // u * total < total strictly, even where the product rounds up to it.
+    const float target = std::min(up[b] * total, std::nextafter(total, 0.f));
+    int64_t i = 0;
+    while (c[i] <= target) ++i;
+    op[b] = i;
+  }
+  TORCH_CHECK(!empty_row, "draw: a row of logits gives no token a probability above 0");
+  return out;
+}
+
 // SwiGLU's element-wise part: silu(gate) * up for h = [gate | up] [N, 2 I]; returns [N, I].
 torch::Tensor silu_mul(torch::Tensor h) {
   TORCH_CHECK(h.scalar_type() == torch::kFloat && h.dim() == 2 && h.is_contiguous() && h.size(1) % 2 == 0,
@@ -294,7 +331,7 @@ def _load():
         bin_dir = os.path.dirname(sys.executable)
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
         _module = load_inline("ttc_kernels", cpp_sources=[SOURCE],
-                              functions=["decode_step_attention", "silu_mul", "rms_norm"],
+                              functions=["decode_step_attention", "silu_mul", "rms_norm", "draw"],
                               extra_cflags=["-O3", "-march=native", "-fopenmp", "-fno-math-errno",
                                             "-fno-trapping-math"],
                               extra_ldflags=["-fopenmp"])
@@ -322,6 +359,13 @@ def decode_step_attention(qkv, cos, sin, prompt_keys, prompt_values, prompt_of, 
     module = _usable(qkv)
     return None if module is None else module.decode_step_attention(
         qkv, cos, sin, prompt_keys, prompt_values, prompt_of, prompt_len, keys, values, t, n_heads)
+
+
+def draw(logits: torch.Tensor, temperature: float, u: torch.Tensor) -> torch.Tensor | None:
+    """One token per row from softmax(logits / temperature), inverting its CDF at u * total (u [B] uniform
+    in [0, 1)); None where the kernels are unavailable."""
+    module = _usable(logits)
+    return None if module is None else module.draw(logits.contiguous(), temperature, u)
 
 
 def rms_norm(x: torch.Tensor, eps: float) -> torch.Tensor | None:

@@ -155,33 +155,40 @@ class LeanLlama:
         batch, width = ids.shape
         # The prompt pass runs right-padded: a causal mask then hides every padding column from
         # every real token, so attention needs no explicit mask and takes SDPA's fast causal path.
-        self.prompt_len = (width - pad).long()  # each prompt's valid cache columns: [0, prompt_len)
+        lengths = (width - pad).long()
         ids = ids.gather(1, (torch.arange(width, device=self.device)[None, :] + pad[:, None]) % width)
         self.max_new, self.n_gen = max_new, 0
         if len(self.cos) < width + max_new:
             self.cos, self.sin = self._rope_tables(torch.arange(width + max_new, device=self.device))
-        self.prompt_of = torch.arange(batch, device=self.device)  # each row's prompt
-        self.next_pos = self.prompt_len.clone()  # the position of the next token of each row
+        self.next_pos = lengths.clone()  # the position of the next token of each row
+        # The prompt cache holds the prompts by length, so that each prefill group below is a
+        # slice of it; prompt_of maps each row to its prompt's place there.
+        order = torch.argsort(lengths, stable=True)
+        self.prompt_len = lengths[order]  # each cached prompt's valid columns: [0, prompt_len)
+        self.prompt_of = torch.empty_like(order)
+        self.prompt_of[order] = torch.arange(batch, device=self.device)
+        ids = ids[order]
         shape = (len(self.layers), batch, self.n_kv)
         # Keys are cached in blocks of BLOCK columns ([..., blocks, hd, BLOCK], see `kernels`),
-        # values as [..., columns, hd]. Zeros, not empty: columns past a prompt's length are never
-        # attended to, but the torch path multiplies them by a zero weight, and 0 * NaN is NaN.
+        # values as [..., columns, hd]. The prompt cache is zeroed: columns past a prompt's length
+        # are never attended to, but the torch path multiplies them by a zero weight, and 0 * NaN
+        # is NaN. Generated columns are written before they are read.
         prompt_blocks, new_blocks = -(-width // BLOCK), -(-max_new // BLOCK)
         self.prompt_k = torch.zeros(*shape, prompt_blocks, self.head_dim, BLOCK, device=self.device)
         self.prompt_v = torch.zeros(*shape, prompt_blocks * BLOCK, self.head_dim, device=self.device)
-        self.k = torch.zeros(*shape, new_blocks, self.head_dim, BLOCK, device=self.device)
-        self.v = torch.zeros(*shape, new_blocks * BLOCK, self.head_dim, device=self.device)
+        self.k = torch.empty(*shape, new_blocks, self.head_dim, BLOCK, device=self.device)
+        self.v = torch.empty(*shape, new_blocks * BLOCK, self.head_dim, device=self.device)
         last = torch.empty(batch, self.hidden, device=self.device)
         # Groups of similar length, each padded only to its own longest prompt.
-        order = torch.argsort(self.prompt_len, stable=True)
-        for group in order.split(self.PREFILL_GROUP):
-            lengths = self.prompt_len[group]
-            x = self._prefill(ids[group, :int(lengths.max())], group)
-            last[group] = x[torch.arange(len(group), device=self.device), lengths - 1]
-        return self._norm(last) @ self.lm_head_t
+        for first in range(0, batch, self.PREFILL_GROUP):
+            group = slice(first, first + self.PREFILL_GROUP)
+            group_len = self.prompt_len[group]
+            x = self._prefill(ids[group, :int(group_len.max())], group)
+            last[group] = x[torch.arange(len(group_len), device=self.device), group_len - 1]
+        return (self._norm(last) @ self.lm_head_t)[self.prompt_of]
 
-    def _prefill(self, ids: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """Every layer over right-padded prompts `ids`, filling the prompt cache of `rows`; the last layer's output."""
+    def _prefill(self, ids: torch.Tensor, rows: slice) -> torch.Tensor:
+        """Every layer over right-padded prompts `ids`, filling the prompt cache's `rows`; the last layer's output."""
         batch, width = ids.shape
         hd, n_kv, group = self.head_dim, self.n_kv, self.group
         cos, sin = self.cos[:width], self.sin[:width]  # [L, qk_width]

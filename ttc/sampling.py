@@ -21,6 +21,7 @@ from typing import Literal
 import torch
 from transformers import DynamicCache
 
+from ttc import kernels
 from ttc.lean_llama import LeanLlama, supports
 from ttc.lm import count_parameters
 from ttc.tokenizer import newline_id
@@ -65,12 +66,15 @@ def draw(logits: torch.Tensor, temperature: float, generator: torch.Generator) -
 
     Exactly the categorical distribution, like `torch.multinomial`, at a tenth of its cost on
     a CPU for a small vocabulary; a token of probability 0 is never drawn."""
+    uniform = torch.rand(logits.shape[0], generator=generator, dtype=logits.dtype)
+    fused = kernels.draw(logits, temperature, uniform)  # the same, in one C++ pass
+    if fused is not None:
+        return fused
     cdf = torch.softmax(logits / temperature, dim=-1).cumsum(-1)
     total = cdf[:, -1:]
     # u < total strictly, even where rand * total rounds up to it: else a trailing token of
     # probability 0 could be drawn.
-    u = torch.minimum(torch.rand(cdf.shape[0], 1, generator=generator, dtype=cdf.dtype) * total,
-                      torch.nextafter(total, torch.zeros_like(total)))
+    u = torch.minimum(uniform[:, None] * total, torch.nextafter(total, torch.zeros_like(total)))
     return torch.searchsorted(cdf, u, right=True).squeeze(1)
 
 
@@ -172,9 +176,7 @@ class Sampler:
         index: dict[tuple[int, ...], int] = {}
         inverse = [index.setdefault(tuple(p), len(index)) for p in prompts]
         unique = list(index)
-        ids = torch.full((len(unique), width), self.pad, dtype=torch.long)
-        for i, p in enumerate(unique):
-            ids[i, width - len(p):] = torch.tensor(p)
+        ids = torch.tensor([(self.pad,) * (width - len(p)) + p for p in unique], dtype=torch.long)  # left-padded
         pad = torch.tensor([width - len(p) for p in unique])
         forward = self._lean_forward if self.lean else HFForward(self.model)
         logits = forward.start(ids, pad, max_new)
@@ -184,8 +186,11 @@ class Sampler:
             logits = logits[expand]
         slots = torch.arange(batch)  # the original row in each batch slot
         active = torch.ones(batch, dtype=torch.bool)
+        # Tokens are recorded by slot, one column write a step, and moved to their rows
+        # (`generated`) when the batch is compacted and at the end.
+        history = torch.empty((batch, max_new), dtype=torch.long)
         generated = torch.full((batch, max_new), self.pad, dtype=torch.long)
-        lengths = torch.zeros(batch, dtype=torch.long)
+        lengths = torch.full((batch,), -1, dtype=torch.long)  # set when a row stops; -1: still running
         stopped = torch.zeros(batch, dtype=torch.long)  # 0: length, 1: answer, 2: step
         stops = torch.tensor(stop_ids)
         by_step = self.newline in stop_ids
@@ -194,24 +199,32 @@ class Sampler:
             for t in range(max_new):
                 logits = logits.float().cpu()
                 token = logits.argmax(-1) if temperature == 0 else draw(logits, temperature, generator)
-                live = slots[active]
-                generated[live, t] = token[active]
-                lengths[live] += 1
-                done = active & torch.isin(token, stops)
-                if by_step and n_steps > 1:
-                    newline = done & (token == self.newline)
-                    steps_left[slots[newline]] -= 1
-                    done &= (token == self.eos) | (steps_left[slots] == 0)
-                stopped[slots[done]] = torch.where(token[done] == self.eos, 1, 2)
-                active &= ~done
-                n_active = int(active.sum())
-                if n_active == 0 or t == max_new - 1:
+                history[:, t] = token
+                if len(stop_ids) == 0:
+                    done = None
+                else:
+                    done = active & torch.isin(token, stops)
+                    if by_step and n_steps > 1:
+                        newline = done & (token == self.newline)
+                        steps_left[slots[newline]] -= 1
+                        done &= (token == self.eos) | (steps_left[slots] == 0)
+                if done is not None and bool(done.any()):
+                    lengths[slots[done]] = t + 1
+                    stopped[slots[done]] = torch.where(token[done] == self.eos, 1, 2)
+                    active &= ~done
+                    n_active = int(active.sum())
+                    if n_active == 0:
+                        break
+                    if n_active <= self.COMPACT_AT * len(slots):
+                        generated[slots, :t + 1] = history[:, :t + 1]
+                        keep = active.nonzero().squeeze(1)
+                        forward.keep(keep)
+                        slots, active, token, history = slots[keep], active[keep], token[keep], history[keep]
+                if t == max_new - 1:
                     break
-                if n_active <= self.COMPACT_AT * len(slots):
-                    keep = active.nonzero().squeeze(1)
-                    forward.keep(keep)
-                    slots, active, token = slots[keep], active[keep], token[keep]
                 logits = forward.step(token)
+        generated[slots, :t + 1] = history[:, :t + 1]
+        lengths[lengths < 0] = t + 1  # rows that ran to the end wrote a token at every step
         n_prompt = sum(len(p) for p in unique)
         first = [True] * len(unique)
         row_prompt = []
