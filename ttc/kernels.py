@@ -3,11 +3,11 @@
 A decode step attends from one new query per (row, head) to that row's
 cache: about a thousand tiny matrix-vector products per layer at batch 256.
 As batched matmuls they run far below this machine's memory bandwidth, and
-torch's softmax adds two more passes over the scores. `decode_step_attention`
-does a layer's whole step after its qkv matmul in one pass per row: the
-rotary embeddings, the write of the new key and value into the cache, and
-the scores, softmax (with a vectorisable exp) and weighted sum of values,
-reading the cache once. A prompt's keys and values are stored once for all
+torch's softmax adds two more passes over the scores. `decode_step` runs a
+whole decode step of `LeanLlama` in C++; in it, a layer's attention takes one
+pass per row: the rotary embeddings, the write of the new key and value
+into the cache, and the scores, softmax (with a vectorisable exp) and
+weighted sum of values, reading the cache once. A prompt's keys and values are stored once for all
 the rows sampled from it (a pool draws 512 samples of each question), so
 they are read from memory once and then from the processor's cache.
 `silu_mul` is SwiGLU's element-wise half, `rms_norm` RMSNorm without its
@@ -310,6 +310,27 @@ torch::Tensor silu_mul(torch::Tensor h) {
   });
   return out;
 }
+
+// A whole decode step of LeanLlama for x [B, d], the new tokens' embeddings: every layer (RMSNorm,
+// qkv, the fused attention above, output projection with the residual, RMSNorm, SwiGLU with the
+// residual) and the output head, the same operations as its Python step without Python between
+// them. weights: per layer qkv, o, gate_up, down (norm weights folded in); the caches as in
+// decode_step_attention with a leading layer dimension. Returns the logits [B, V].
+torch::Tensor decode_step(torch::Tensor x, std::vector<torch::Tensor> weights, torch::Tensor lm_head_t,
+                          torch::Tensor cos, torch::Tensor sin, torch::Tensor prompt_keys,
+                          torch::Tensor prompt_values, torch::Tensor prompt_of, torch::Tensor prompt_len,
+                          torch::Tensor keys, torch::Tensor values, int64_t t, int64_t n_heads, double eps) {
+  TORCH_CHECK(weights.size() % 4 == 0 && static_cast<int64_t>(weights.size() / 4) == keys.size(0),
+              "decode_step takes four weights per layer");
+  for (int64_t i = 0; i < keys.size(0); ++i) {
+    const auto qkv = at::mm(rms_norm(x, eps), weights[4 * i]);
+    const auto attended = decode_step_attention(qkv, cos, sin, prompt_keys[i], prompt_values[i], prompt_of,
+                                                prompt_len, keys[i], values[i], t, n_heads);
+    x = at::addmm(x, attended, weights[4 * i + 1]);
+    x = at::addmm(x, silu_mul(at::mm(rms_norm(x, eps), weights[4 * i + 2])), weights[4 * i + 3]);
+  }
+  return at::mm(rms_norm(x, eps), lm_head_t);
+}
 """
 
 BLOCK = 16  # key columns per cache block: kBlock in the C++ source
@@ -331,7 +352,7 @@ def _load():
         bin_dir = os.path.dirname(sys.executable)
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
         _module = load_inline("ttc_kernels", cpp_sources=[SOURCE],
-                              functions=["decode_step_attention", "silu_mul", "rms_norm", "draw"],
+                              functions=["decode_step", "silu_mul", "rms_norm", "draw"],
                               extra_cflags=["-O3", "-march=native", "-fopenmp", "-fno-math-errno",
                                             "-fno-trapping-math"],
                               extra_ldflags=["-fopenmp"])
@@ -352,13 +373,15 @@ def _usable(x: torch.Tensor):
     return _load() if x.device.type == "cpu" and x.dtype == torch.float32 else None
 
 
-def decode_step_attention(qkv, cos, sin, prompt_keys, prompt_values, prompt_of, prompt_len, keys, values,
-                          t: int, n_heads: int) -> torch.Tensor | None:
-    """Rotary embeddings, the cache write at generated column `t`, and attention over each row's prompt and
-    its first t + 1 generated columns (shapes in the C++ source); None where the kernels are unavailable."""
-    module = _usable(qkv)
-    return None if module is None else module.decode_step_attention(
-        qkv, cos, sin, prompt_keys, prompt_values, prompt_of, prompt_len, keys, values, t, n_heads)
+def decode_step(x, weights, lm_head_t, cos, sin, prompt_keys, prompt_values, prompt_of, prompt_len, keys, values,
+                t: int, n_heads: int, eps: float) -> torch.Tensor | None:
+    """A whole decode step of `LeanLlama` (every layer and the output head) for the new tokens' embeddings
+    `x`, writing their keys and values at generated column `t`; the logits, or None where the kernels are
+    unavailable. Shapes in the C++ source."""
+    module = _usable(x)
+    return None if module is None else module.decode_step(
+        x, weights, lm_head_t, cos, sin, prompt_keys, prompt_values, prompt_of, prompt_len, keys, values, t,
+        n_heads, eps)
 
 
 def draw(logits: torch.Tensor, temperature: float, u: torch.Tensor) -> torch.Tensor | None:

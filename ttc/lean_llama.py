@@ -11,10 +11,11 @@ same computation with as few tensor operations per token as it can:
 - rotary embeddings cost three element-wise operations per layer: rotating
   half of a head (`rotate_half`) is linear, so the fused matmul also emits q
   and k already rotated, and RoPE becomes `qk * cos + qk_rotated * sin`;
-- a decode step's rotary embeddings, cache write and attention run in one
-  fused C++ call per layer (`kernels`), which reads the cache once;
-  RMSNorm and SwiGLU's element-wise half are one C++ pass each (torch
-  fallbacks compute the same where the kernels cannot be built);
+- a decode step runs in C++ (`kernels`), with each layer's rotary
+  embeddings, cache write and attention fused into one pass that reads the
+  cache once; RMSNorm and SwiGLU's element-wise half are one C++ pass each
+  in the prompt pass too (a torch fallback computes the same where the
+  kernels cannot be built);
 - prompts are processed right-padded, in groups of similar length, so that
   attention needs only a causal mask and little is spent on padding;
 - the prompts' keys and values are cached once per distinct prompt, not
@@ -105,6 +106,7 @@ class LeanLlama:
                     (layer.post_attention_layernorm.weight[:, None] * gate_up).contiguous(),
                     m.down_proj.weight.t().contiguous(),
                 ))
+            self.flat_weights = [w for layer in self.layers for w in layer]  # for the C++ step
             rotary = base.rotary_emb
             self.inv_freq = rotary.inv_freq.detach().float()
             self.rope_scale = float(rotary.attention_scaling)
@@ -215,19 +217,19 @@ class LeanLlama:
         batch, t, hd, n_kv, group = tokens.shape[0], self.n_gen, self.head_dim, self.n_kv, self.group
         cos, sin = self.cos[self.next_pos], self.sin[self.next_pos]  # [B, qk_width]
         x = self.embed[tokens]
-        for i, (wqkv, wo, wgu, wdown) in enumerate(self.layers):
-            qkv = self._norm(x) @ wqkv
-            attended = kernels.decode_step_attention(qkv, cos, sin, self.prompt_k[i], self.prompt_v[i], self.prompt_of,
-                                                     self.prompt_len, self.k[i], self.v[i], t, self.n_heads)
-            if attended is None:
-                qk, v = self._rope(qkv, cos, sin)
+        logits = kernels.decode_step(x, self.flat_weights, self.lm_head_t, cos, sin, self.prompt_k, self.prompt_v,
+                                     self.prompt_of, self.prompt_len, self.k, self.v, t, self.n_heads, self.eps)
+        if logits is None:  # the same step in torch
+            for i, (wqkv, wo, wgu, wdown) in enumerate(self.layers):
+                qk, v = self._rope(self._norm(x) @ wqkv, cos, sin)
                 self.k[i, :, :, t // BLOCK, :, t % BLOCK] = qk[:, self.q_width:].view(batch, n_kv, hd)
                 self.v[i, :, :, t] = v.view(batch, n_kv, hd)
                 attended = self._attend_torch(i, qk[:, :self.q_width].view(batch, n_kv, group, hd), t + 1)
-            x = self._block_end(x, attended, wo, wgu, wdown)
+                x = self._block_end(x, attended, wo, wgu, wdown)
+            logits = self._norm(x) @ self.lm_head_t
         self.n_gen += 1
         self.next_pos = self.next_pos + 1
-        return self._norm(x) @ self.lm_head_t
+        return logits
 
     def _attend_torch(self, i: int, q: torch.Tensor, n: int) -> torch.Tensor:
         """What the fused kernel computes, in torch: copies each row's prompt cache, so it is slower."""
