@@ -2,6 +2,7 @@ import os
 
 import pytest
 import torch
+from hypothesis import given, strategies as st
 import torch.nn.functional as F
 
 from ttc.sampling import Ledger, Sampler
@@ -245,3 +246,35 @@ def test_fused_elementwise_kernels_match_torch():
     assert torch.allclose(kernels.silu_mul(h), F.silu(gate) * up, rtol=1e-6, atol=1e-6)
     x = torch.randn(3, 7, 64) * torch.logspace(-3, 3, 21).view(3, 7, 1)  # rows of very different scales
     assert torch.allclose(kernels.rms_norm(x, 1e-6), F.rms_norm(x, (64,), eps=1e-6), rtol=1e-5, atol=1e-6)
+
+
+@given(lengths=st.lists(st.integers(1, 60), min_size=1, max_size=40), samples=st.integers(1, 5),
+       batch_size=st.integers(1, 30), budget=st.integers(1, 400), min_rows=st.integers(1, 10))
+def test_runs_partition_the_rows_within_the_batch_size_and_prompt_budget(lengths, samples, batch_size, budget,
+                                                                         min_rows):
+    from ttc.sampling import plan_runs
+
+    rows = sorted((n, f"prompt {i}") for i, n in enumerate(lengths) for _ in range(samples))
+    runs = plan_runs(rows, batch_size, budget, min_rows)
+    assert [i for start, end in runs for i in range(start, end)] == list(range(len(rows)))  # in order, once
+    for start, end in runs:
+        assert 1 <= end - start <= batch_size
+        prompts = {}
+        for i in range(start, end):
+            prompts.setdefault(rows[i][1], rows[i][0])
+        # Over the budget only through the prompts taken while the run was below min_rows rows.
+        last = rows[end - 1][1]
+        first_row_of_last = next(i for i in range(start, end) if rows[i][1] == last)
+        if sum(prompts.values()) > budget:
+            assert first_row_of_last - start < min_rows
+        if end < len(rows) and end - start < batch_size:  # ended early: the next prompt would not fit
+            assert sum(prompts.values()) + rows[end][0] > budget and end - start >= min_rows
+
+
+def test_many_distinct_prompts_run_in_smaller_batches_with_the_same_greedy_samples(tiny_model, tokenizer):
+    one = Sampler(tiny_model, tokenizer, max_new_tokens=12)
+    split = Sampler(tiny_model, tokenizer, max_new_tokens=12)
+    split.MIN_RUN_ROWS, split.max_prompt_tokens = 1, 10.0  # one prompt per run
+    a, b = (s.sample(PROMPTS, n=2, temperature=0.0) for s in (one, split))
+    assert [[c.text for c in row] for row in a] == [[c.text for c in row] for row in b]
+    assert one.ledger.as_dict() == split.ledger.as_dict()

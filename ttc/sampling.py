@@ -78,6 +78,37 @@ def draw(logits: torch.Tensor, temperature: float, generator: torch.Generator) -
     return torch.searchsorted(cdf, u, right=True).squeeze(1)
 
 
+def plan_runs(rows: list[tuple[int, str]], batch_size: int, max_prompt_tokens: float,
+              min_rows: int) -> list[tuple[int, int]]:
+    """Consecutive runs [start, end) of `rows` ((prompt length, prompt) per row, rows of one prompt
+    together): at most `batch_size` rows each, and once a run has `min_rows` rows, no new prompt that
+    would take its distinct prompts past `max_prompt_tokens`."""
+    runs, start = [], 0
+    while start < len(rows):
+        end, tokens, previous = start, 0, None
+        while end < len(rows) and end - start < batch_size:
+            length, prompt = rows[end]
+            if prompt != previous:
+                if end - start >= min_rows and tokens + length > max_prompt_tokens:
+                    break
+                tokens, previous = tokens + length, prompt
+            end += 1
+        runs.append((start, end))
+        start = end
+    return runs
+
+
+def kv_bytes_per_token(model) -> float:
+    """Bytes of float32 keys and values a token adds to a KV cache; inf where the config does not say."""
+    cfg = getattr(model, "config", None)
+    try:
+        heads = cfg.num_attention_heads
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+        return 2 * cfg.num_hidden_layers * (getattr(cfg, "num_key_value_heads", None) or heads) * head_dim * 4
+    except (AttributeError, TypeError):
+        return float("inf")
+
+
 class HFForward:
     """The model's own transformers forward over a DynamicCache: works for any causal LM."""
 
@@ -113,6 +144,9 @@ class HFForward:
 class Sampler:
     """Batched sampling with a KV cache; see the module docstring.
 
+    Rows run in batches of at most `batch_size` (fewer when many distinct prompts would make
+    the cache outgrow the processor's; see `plan_runs`).
+
     `lean=True` (the default) runs Llama-architecture models through
     `LeanLlama`, a hand-written forward over the same weights that has far
     less per-token overhead; other models, or `lean=False`, use the model's
@@ -124,6 +158,13 @@ class Sampler:
     # every row that ends. Until then finished rows ride along, their tokens
     # discarded and not counted in the ledger.
     COMPACT_AT = 0.75
+    # A batch of many distinct prompts (an evaluation, beam search) runs as several smaller runs:
+    # each step reads every row's prompt keys and values, and once they outgrow the processor's
+    # cache they come from memory at every step. With 256 distinct prompts of the policy, runs of
+    # 64-128 rows sample 10-15% faster than one of 256. Rows sampled from one prompt share its
+    # cache, so a pool (hundreds of samples per prompt) keeps whole batches.
+    PROMPT_CACHE_BYTES = 8 * 2 ** 20
+    MIN_RUN_ROWS = 128  # below this, matmuls lose more than the cache gains (the ladder's largest model)
 
     def __init__(self, model, tokenizer, batch_size: int = 256, max_new_tokens: int = 192,
                  ledger: Ledger | None = None, lean: bool = True):
@@ -133,6 +174,7 @@ class Sampler:
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
         self.ledger = ledger if ledger is not None else Ledger()
         self.n_parameters = count_parameters(model)
+        self.max_prompt_tokens = self.PROMPT_CACHE_BYTES / kv_bytes_per_token(model)
         self.eos, self.newline = tokenizer.eos_token_id, newline_id(tokenizer)
         # Padding is masked out, so any id serves; many real tokenizers have no pad token.
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos
@@ -161,8 +203,9 @@ class Sampler:
         generator = torch.Generator(device="cpu").manual_seed(seed)
         stop_ids = {"answer": [self.eos], "step": [self.eos, self.newline], "length": []}[until]
         out: list[list[Completion | None]] = [[None] * n for _ in prompts]
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start:start + self.batch_size]
+        for start, end in plan_runs([(n_tokens, text) for n_tokens, text, _, _ in rows], self.batch_size,
+                                    self.max_prompt_tokens, self.MIN_RUN_ROWS):
+            chunk = rows[start:end]
             completions = self._run_batch([encoded[p] for _, _, p, _ in chunk], temperature, stop_ids, max_new,
                                           generator, n_steps)
             for (_, _, p, k), c in zip(chunk, completions):
