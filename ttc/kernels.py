@@ -4,15 +4,16 @@ A decode step attends from one new query per (row, head) to that row's
 cache: about a thousand tiny matrix-vector products per layer at batch 256.
 As batched matmuls they run far below this machine's memory bandwidth, and
 torch's softmax adds two more passes over the scores. `decode_step` runs a
-whole decode step of `LeanLlama` in C++; in it, a layer's attention takes one
-pass per row: the rotary embeddings, the write of the new key and value
+whole decode step of `LeanLlama` in C++; in it, a layer's attention takes
+one pass per row: the rotary embeddings, the write of the new key and value
 into the cache, and the scores, softmax (with a vectorisable exp) and
-weighted sum of values, reading the cache once. A prompt's keys and values are stored once for all
-the rows sampled from it (a pool draws 512 samples of each question), so
-they are read from memory once and then from the processor's cache.
-`silu_mul` is SwiGLU's element-wise half, `rms_norm` RMSNorm without its
-weight and `draw` a categorical draw per row, each one pass instead of three
-to ten torch operations.
+weighted sum of values, reading the cache once, with the next row's cache
+requested from memory meanwhile. A prompt's keys and values are stored once
+for all the rows sampled from it (a pool draws 512 samples of each
+question), so they are read from memory once and then from the processor's
+cache. `silu_mul` is SwiGLU's element-wise half, `rms_norm` RMSNorm without
+its weight and `draw` a categorical draw per row, each one pass instead of
+three to ten torch operations.
 
 They are built with torch's C++ extension loader (a C++ compiler and ninja
 are needed; both are on the project machines) into torch's extension cache,
