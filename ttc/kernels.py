@@ -403,4 +403,4 @@ def silu_mul(h: torch.Tensor) -> torch.Tensor | None:
     module = _usable(h)
     if module is None:
         return None
-    return module.silu_mul(h.reshape(-1, h.shape[-1])).view(*h.shape[:-1], h.shape[-1] // 2)
+    return module.silu_mul(h.reshape(-1, h.shape[-1]).contiguous()).view(*h.shape[:-1], h.shape[-1] // 2)
