@@ -21,7 +21,7 @@ from ttc import kernels
 from ttc import world as W
 from ttc.config import ROOT
 from ttc.lm import LADDER, build_model, count_parameters, is_saved, load_model
-from ttc.sampling import Sampler
+from ttc.sampling import Sampler, processing_flops
 from ttc.tokenizer import build_tokenizer
 
 MODELS = ("d64-l4", "d192-l7")  # the policy and the largest ladder model
@@ -94,7 +94,7 @@ def main() -> None:
                      for _ in range(REPEATS)]
             ours, hf = (statistics.median(t) for t in zip(*times))
             tokens = batch * NEW_TOKENS
-            flops = 2 * n_params * (tokens + prompt_tokens)  # what was computed: each distinct prompt once
+            flops = processing_flops(n_params, tokens + prompt_tokens)  # what was computed: each distinct prompt once
             rows.append({"model": name, "weights": weights, "parameters": n_params, "batch": batch,
                          "distinct_prompts": len(prompts),
                          "ours_tok_s": tokens / ours, "generate_tok_s": tokens / hf, "speedup": hf / ours,

@@ -264,11 +264,11 @@ torch::Tensor draw(torch::Tensor logits, double temperature, torch::Tensor u) {
   const float* up = u.data_ptr<float>();
   int64_t* op = out.data_ptr<int64_t>();
   const float inv_t = static_cast<float>(1.0 / temperature);
-  std::vector<float> cdf(B * V);
+  std::vector<float> cdf(V);  // one row's cumulative weights, reused row after row
   bool empty_row = false;
   for (int64_t b = 0; b < B; ++b) {
     const float* l = lp + b * V;
-    float* c = cdf.data() + b * V;
+    float* c = cdf.data();
     float m = -INFINITY;
     for (int64_t i = 0; i < V; ++i) m = l[i] > m ? l[i] : m;
 #pragma omp simd

@@ -200,7 +200,8 @@ class LeanLlama:
             q = qk[..., :self.q_width].view(batch, width, self.n_heads, hd).transpose(1, 2)
             k = qk[..., self.q_width:].view(batch, width, n_kv, hd).transpose(1, 2)
             v = v.view(batch, width, n_kv, hd).transpose(1, 2)
-            self.prompt_k[i, rows, :, :-(-width // BLOCK)] = _blocked(k)
+            blocks = _blocked(k)
+            self.prompt_k[i, rows, :, :blocks.shape[-3]] = blocks
             self.prompt_v[i, rows, :, :width] = v
             # A causal mask suffices: padding comes after every real token. q is already
             # scaled (folded into its weights), hence scale=1.
