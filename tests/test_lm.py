@@ -1,5 +1,8 @@
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 from transformers import AutoModelForCausalLM
 
 from ttc.config import ConfigError, check_profile
@@ -7,8 +10,9 @@ from ttc.lm import LADDER, Ladder, build_model, count_parameters, load_model, pa
 
 
 def test_study_ladder_spans_14x(tokenizer):
-    counts = Ladder(names=("d64-l4", "d96-l5", "d128-l6", "d192-l7"), policy="d64-l4").check_span(tokenizer)
-    assert counts["d192-l7"] / counts["d64-l4"] >= 14
+    full = yaml.safe_load((Path(__file__).parents[1] / "params" / "full.yaml").read_text())
+    counts = Ladder(names=full["ladder"], policy=full["policy"]).check_span(tokenizer)
+    assert max(counts.values()) / counts[full["policy"]] >= 14
     assert list(counts.values()) == sorted(counts.values())
 
 
@@ -50,3 +54,26 @@ def test_saved_model_reloads_with_the_same_logits(tokenizer, tmp_path):
         assert torch.equal(model(x).logits, reloaded(x).logits)
     again, tok, meta = load_model(tmp_path / "m")
     assert meta == {"name": "d24-l2"} and len(tok) == len(tokenizer)
+
+
+def test_ladder_checks_on_known_summaries():
+    import pandas as pd
+
+    from ttc.ladder_study import ladder_checks
+
+    def summary(greedy, pass1):
+        return pd.DataFrame({"name": ["a", "b", "c", "d"], "parameters": [4, 1, 2, 3],  # rows out of order
+                             "greedy": greedy, "pass1": pass1})
+
+    spread = {"below_0.1": 0.2, "above_0.9": 0.2, "between": 0.6}
+    good = ladder_checks(summary([0.9, 0.1, 0.5, 0.6], [0.8, 0.1, 0.4, 0.5]), spread)
+    assert all(ok for ok, _ in good.values())
+    dip = ladder_checks(summary([0.9, 0.1, 0.5, 0.4], [0.8, 0.1, 0.4, 0.5]), spread)
+    assert not dip["accuracy rises with size (greedy and pass@1)"][0]
+    pass1_dip = ladder_checks(summary([0.9, 0.1, 0.5, 0.6], [0.8, 0.1, 0.4, 0.3]), spread)
+    assert not pass1_dip["accuracy rises with size (greedy and pass@1)"][0]
+    ceiling = ladder_checks(summary([0.96, 0.1, 0.5, 0.6], [0.8, 0.1, 0.4, 0.5]), spread)
+    assert not ceiling["largest model not at ceiling (greedy <= 95%)"][0]
+    narrow = ladder_checks(summary([0.9, 0.1, 0.5, 0.6], [0.8, 0.1, 0.4, 0.5]),
+                           {"below_0.1": 0.1, "above_0.9": 0.5, "between": 0.4})
+    assert not narrow["policy pass@1 spread (>=15% below 0.1, >=15% above 0.9, >=30% between)"][0]

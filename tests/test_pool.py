@@ -24,6 +24,9 @@ def test_pool_is_one_row_per_sample_and_graded(tiny_model, tokenizer, splits, tm
     assert again.equals(pool)
     with pytest.raises(ConfigError, match="other settings"):
         sample_pool(tiny_model, tokenizer, problems, PoolConfig(n=7), tmp_path / "pool.parquet", progress=False)
+    with pytest.raises(ConfigError, match="other settings"):  # nor reused for another (or retrained) policy
+        sample_pool(tiny_model, tokenizer, problems, cfg, tmp_path / "pool.parquet", progress=False,
+                    policy_record={"name": "d24-l2"})
 
 
 def test_an_interrupted_build_resumes_to_the_same_table(tmp_path):

@@ -110,3 +110,23 @@ def test_learning_rate_shrinks_as_one_over_width():
     assert cfg.peak_lr(64) == pytest.approx(3e-3) and cfg.peak_lr(192) == pytest.approx(1e-3)
     assert [cfg.lr_at(s, 128) for s in range(0, cfg.steps, 50)] == pytest.approx(
         [cfg.lr_at(s, 64) / 2 for s in range(0, cfg.steps, 50)])
+
+
+def test_a_saved_model_of_another_architecture_is_refused(tokenizer, splits, tmp_path, monkeypatch):
+    """Sizes keep their names when the architecture changes (heads of 16 became 32): the model's
+    recorded size must then stop it from being reused, and from keying results as the new one."""
+    from dataclasses import asdict, replace
+
+    from ttc import ladder_study
+    from ttc.lm import LADDER, Ladder, model_record
+    from ttc.world import WorldConfig
+
+    world = WorldConfig(n_train=400, n_val=30, n_test=30, modulus=13)
+    cfg = small_config(tokens=2 * 2 * 256)
+    ladder = Ladder(("d16-l1", "d24-l2", "d32-l2", "d48-l3"), policy="d16-l1")
+    P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "d16-l1", progress=False,
+               extra_meta={"world": asdict(world)})
+    assert model_record(tmp_path / "d16-l1")["size"] == asdict(LADDER["d16-l1"])
+    monkeypatch.setitem(LADDER, "d16-l1", replace(LADDER["d16-l1"], heads=2))
+    with pytest.raises(ConfigError, match=r"differing: \['size'\]"):
+        ladder_study.train_ladder(ladder, tokenizer, splits, world, cfg, tmp_path, progress=False)

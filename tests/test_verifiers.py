@@ -63,7 +63,7 @@ def test_monte_carlo_labels_follow_the_rollouts(splits):
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory, tiny_model, tokenizer):
     path = tmp_path_factory.mktemp("models") / "d16-l1"
-    save_model(tiny_model, tokenizer, path, {"config": {"note": "untrained, for tests"}})
+    save_model(tiny_model, tokenizer, path, {"name": "d16-l1", "config": {"note": "untrained, for tests"}})
     return path
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from ttc import world as W
 from ttc.config import ConfigError
 from ttc.evaluate import EvalConfig, evaluate
-from ttc.lm import Ladder, is_saved, load_model
+from ttc.lm import LADDER, Ladder, is_saved, load_model, model_record
 from ttc.pretrain import PretrainConfig, pretrain
 from ttc.sampling import Ledger
 from ttc.store import read_json, read_table, run_id, write_json, write_table
@@ -78,8 +78,9 @@ def train_ladder(ladder: Ladder, tokenizer, splits: dict, world_config: W.WorldC
         out = Path(models_dir) / name
         if is_saved(out):
             saved = read_json(out / "pretrain.json")
-            _check_settings(out, {"world": saved.get("world"), "pretrain": saved["config"]},
-                            {"world": wanted["world"], "pretrain": wanted["pretrain"]}, f"model {name}")
+            _check_settings(out, {"world": saved.get("world"), "pretrain": saved["config"], "size": saved.get("size")},
+                            {"world": wanted["world"], "pretrain": wanted["pretrain"],
+                             "size": json.loads(json.dumps(asdict(LADDER[name])))}, f"model {name}")
         meta = pretrain(name, tokenizer, splits["train"], splits["val"], config, out, progress=progress,
                         extra_meta={"world": wanted["world"]})
         rows.append({k: meta[k] for k in ("name", "hidden", "layers", "parameters", "tokens", "flops", "wall_s",
@@ -110,7 +111,7 @@ def evaluate_ladder(ladder: Ladder, problems: list[W.Problem], config: EvalConfi
         model_dir = Path(models_dir) / name
         meta = read_json(model_dir / "pretrain.json")
         n_samples = config.n_samples_policy if name == ladder.policy else config.n_samples_other
-        key = run_id(config, n_samples, [p.id for p in problems], meta["config"], meta.get("world"))
+        key = run_id(config, n_samples, [p.id for p in problems], model_record(model_dir))
         path = Path(results_dir) / "01_eval" / f"{name}-{key}.parquet"
         if path.exists():
             tables.append(read_table(path))
@@ -145,12 +146,14 @@ def accuracy_summary(table: pd.DataFrame, ladder_table: pd.DataFrame) -> pd.Data
 def ladder_checks(summary: pd.DataFrame, spread: dict[str, float]) -> dict[str, tuple[bool, str]]:
     """The properties notebook 01 must show, each as (holds, what was measured)."""
     s = summary.sort_values("parameters")
-    greedy = s["greedy"].tolist()
-    rising = all(b >= a for a, b in zip(greedy, greedy[1:]))
-    largest = greedy[-1]
+    rising = {col: all(b > a for a, b in zip(s[col], s[col].iloc[1:])) for col in ("greedy", "pass1")}
+    largest = s["greedy"].iloc[-1]
     below, above, between = spread["below_0.1"], spread["above_0.9"], spread["between"]
     return {
-        "accuracy rises with size": (rising, " < ".join(f"{n} {g:.1%}" for n, g in zip(s["name"], greedy))),
+        "accuracy rises with size (greedy and pass@1)": (
+            all(rising.values()),
+            "; ".join(f"{label}: " + " < ".join(f"{n} {v:.1%}" for n, v in zip(s["name"], s[col]))
+                      for col, label in (("greedy", "greedy"), ("pass1", "pass@1")))),
         "largest model not at ceiling (greedy <= 95%)": (largest <= 0.95, f"{s['name'].iloc[-1]}: {largest:.1%}"),
         "policy pass@1 spread (>=15% below 0.1, >=15% above 0.9, >=30% between)": (
             below >= 0.15 and above >= 0.15 and between >= 0.30,

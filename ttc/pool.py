@@ -54,8 +54,12 @@ def _sample_chunk(sampler: Sampler, problems: list[W.Problem], cfg: PoolConfig, 
 
 
 def sample_pool(model, tokenizer, problems: list[W.Problem], cfg: PoolConfig, path: Path,
-                ledger: Ledger | None = None, progress: bool = True) -> pd.DataFrame:
-    """The pool for `problems` at `path` (parquet), sampled now unless it is there with the same settings."""
+                ledger: Ledger | None = None, progress: bool = True, policy_record: dict | None = None) -> pd.DataFrame:
+    """The pool for `problems` at `path` (parquet), sampled now unless it is there with the same settings.
+
+    `policy_record` (`ttc.lm.model_record` of the policy) joins those settings,
+    so that a pool is never reused for a retrained policy.
+    """
     sampler = Sampler(model, tokenizer, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
                       ledger=ledger)
     chunks = [problems[i:i + cfg.problems_per_chunk] for i in range(0, len(problems), cfg.problems_per_chunk)]
@@ -63,7 +67,8 @@ def sample_pool(model, tokenizer, problems: list[W.Problem], cfg: PoolConfig, pa
     def make_chunk(i: int) -> pd.DataFrame:
         return _sample_chunk(sampler, chunks[i], cfg, seed=chunk_seed(cfg.seed, i))
 
-    return build_in_chunks(path, {"pool": cfg, "problems": [p.id for p in problems]}, len(chunks), make_chunk,
+    return build_in_chunks(path, {"pool": cfg, "problems": [p.id for p in problems], "policy": policy_record},
+                           len(chunks), make_chunk,
                            desc=f"pool: {cfg.n} samples x {len(problems)} problems", progress=progress)
 
 

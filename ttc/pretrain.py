@@ -209,7 +209,7 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
     model.train()
     opt = _optimizer(model, cfg)
     partial = out_dir.with_name(out_dir.name + ".partial")
-    settings = json.loads(json.dumps({"config": asdict(cfg), **(extra_meta or {})}))
+    settings = json.loads(json.dumps({"config": asdict(cfg), "size": asdict(size), **(extra_meta or {})}))
     state = {"step": 0, "wall_s": 0.0, "running_loss": None, "train_curve": [], "val_curve": [],
              "settings": settings}
     if (partial / "state.json").exists():
@@ -251,7 +251,7 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
         "flops": 6 * n_params * cfg.tokens_processed,  # the paper's pretraining FLOPs, 6 N D
         "wall_s": state["wall_s"], "final_val_loss": state["val_curve"][-1][1],
         "train_curve": state["train_curve"], "val_curve": state["val_curve"],
-        "config": asdict(cfg), "n_train_problems": len(train), **(extra_meta or {}),
+        "config": asdict(cfg), "size": asdict(size), "n_train_problems": len(train), **(extra_meta or {}),
     }
     model.eval()
     save_model(model, tokenizer, out_dir, meta)

@@ -35,7 +35,7 @@ from transformers import AutoConfig, AutoTokenizer, LlamaForTokenClassification
 
 from ttc import world as W
 from ttc.config import ConfigError, check_fields, check_range
-from ttc.lm import count_parameters
+from ttc.lm import count_parameters, model_record
 from ttc.sampling import Ledger, Sampler, processing_flops
 from ttc.store import build_in_chunks, chunk_seed, read_json, write_json
 from ttc.tokenizer import newline_id
@@ -106,9 +106,12 @@ def _label_chunk(sampler: Sampler, problems: list[W.Problem], cfg: LabelConfig, 
 
 
 def label_steps(policy, tokenizer, problems: list[W.Problem], cfg: LabelConfig, path: Path,
-                ledger: Ledger | None = None, progress: bool = True) -> pd.DataFrame:
+                ledger: Ledger | None = None, progress: bool = True, policy_record: dict | None = None) -> pd.DataFrame:
     """One row per line of every sampled solution: its Monte Carlo label, the final grade, and
-    (for analysis only, never for training) whether the prefix is truly on track."""
+    (for analysis only, never for training) whether the prefix is truly on track.
+
+    `policy_record` (`ttc.lm.model_record` of the policy) joins the labels' settings.
+    """
     sampler = Sampler(policy, tokenizer, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
                       ledger=ledger)
     chunks = [problems[i:i + cfg.problems_per_chunk] for i in range(0, len(problems), cfg.problems_per_chunk)]
@@ -116,7 +119,8 @@ def label_steps(policy, tokenizer, problems: list[W.Problem], cfg: LabelConfig, 
     def make_chunk(i: int) -> pd.DataFrame:
         return _label_chunk(sampler, chunks[i], cfg, seed=chunk_seed(cfg.seed, i))
 
-    return build_in_chunks(path, {"labels": cfg, "problems": [p.id for p in problems]}, len(chunks), make_chunk,
+    return build_in_chunks(path, {"labels": cfg, "problems": [p.id for p in problems], "policy": policy_record},
+                           len(chunks), make_chunk,
                            desc=f"PRM labels: {cfg.n_solutions} solutions x {cfg.n_rollouts} rollouts",
                            progress=progress)
 
@@ -269,7 +273,7 @@ def train_verifier(labels: pd.DataFrame, problems: dict[str, W.Problem], base_di
     """
     out_dir, base_dir = Path(out_dir), Path(base_dir)
     settings = json.loads(json.dumps({"config": asdict(cfg), "base": str(base_dir.name),
-                                      "base_pretrain": read_json(base_dir / "pretrain.json")["config"],
+                                      "base_model": model_record(base_dir),
                                       "labels": len(labels)}))
     if (out_dir / "verifier.json").exists():
         meta = read_json(out_dir / "verifier.json")
