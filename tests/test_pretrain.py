@@ -113,8 +113,8 @@ def test_learning_rate_shrinks_as_one_over_width():
 
 
 def test_a_saved_model_of_another_architecture_is_refused(tokenizer, splits, tmp_path, monkeypatch):
-    """Sizes keep their names when the architecture changes (heads of 16 became 32): the model's
-    recorded size must then stop it from being reused, and from keying results as the new one."""
+    """A size keeps its name when its architecture changes (say, heads of 32 instead of 16): the
+    model's recorded size must then stop the old model from being reused as the new one."""
     from dataclasses import asdict, replace
 
     from ttc import ladder_study
