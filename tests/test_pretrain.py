@@ -94,6 +94,9 @@ def test_a_finished_model_is_skipped(tokenizer, splits, tmp_path, monkeypatch):
     monkeypatch.setattr(P, "build_model", lambda *a, **k: pytest.fail("retrained a finished model"))
     assert P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "m",
                       progress=False) == first
+    with pytest.raises(ConfigError, match=r"differing: \['config'\]"):  # nor reused with other settings
+        P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], small_config(tokens=2 * 2 * 256, lr=1e-3),
+                   tmp_path / "m", progress=False)
 
 
 def test_learning_rate_schedule_warms_up_and_decays():

@@ -19,17 +19,10 @@ import pandas as pd
 from ttc import world as W
 from ttc.config import ConfigError
 from ttc.evaluate import EvalConfig, evaluate
-from ttc.lm import LADDER, Ladder, is_saved, load_model, model_record
+from ttc.lm import Ladder, is_saved, load_model, model_record
 from ttc.pretrain import PretrainConfig, pretrain
 from ttc.sampling import Ledger
-from ttc.store import read_json, read_table, run_id, write_json, write_table
-
-
-def _check_settings(path: Path, saved: dict, wanted: dict, what: str) -> None:
-    if saved != wanted:
-        changed = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-        raise ConfigError(f"{what} in {path} was made with other settings (differing: {changed}); "
-                          f"remove {path} to recompute it, or restore the settings it was made with")
+from ttc.store import check_settings, read_json, read_table, run_id, write_json, write_table
 
 
 def load_splits(config: W.WorldConfig, data_dir: Path) -> dict[str, list[W.Problem]]:
@@ -37,7 +30,7 @@ def load_splits(config: W.WorldConfig, data_dir: Path) -> dict[str, list[W.Probl
     folder = Path(data_dir) / "world"
     settings = {"world": asdict(config)}
     if (folder / "settings.json").exists():
-        _check_settings(folder, read_json(folder / "settings.json"), json.loads(json.dumps(settings)),
+        check_settings(folder, read_json(folder / "settings.json"), json.loads(json.dumps(settings)),
                         "the world's splits")
         return {name: [W.Problem.from_dict(json.loads(line)) for line in (folder / f"{name}.jsonl").open()]
                 for name in ("train", "val", "test")}
@@ -73,16 +66,11 @@ def train_ladder(ladder: Ladder, tokenizer, splits: dict, world_config: W.WorldC
                  models_dir: Path, progress: bool = True) -> pd.DataFrame:
     """Pretrain every size (skipping finished ones); one row per size with N, D, FLOPs and time."""
     rows = []
-    wanted = json.loads(json.dumps({"world": asdict(world_config), "pretrain": asdict(config)}))
+    world = json.loads(json.dumps(asdict(world_config)))
     for name in ladder.names:
-        out = Path(models_dir) / name
-        if is_saved(out):
-            saved = read_json(out / "pretrain.json")
-            _check_settings(out, {"world": saved.get("world"), "pretrain": saved["config"], "size": saved.get("size")},
-                            {"world": wanted["world"], "pretrain": wanted["pretrain"],
-                             "size": json.loads(json.dumps(asdict(LADDER[name])))}, f"model {name}")
-        meta = pretrain(name, tokenizer, splits["train"], splits["val"], config, out, progress=progress,
-                        extra_meta={"world": wanted["world"]})
+        # pretrain() skips a finished model, and refuses one made with other settings
+        meta = pretrain(name, tokenizer, splits["train"], splits["val"], config, Path(models_dir) / name,
+                        progress=progress, extra_meta={"world": world})
         rows.append({k: meta[k] for k in ("name", "hidden", "layers", "parameters", "tokens", "flops", "wall_s",
                                            "final_val_loss")} | {"policy": name == ladder.policy})
     return pd.DataFrame(rows)

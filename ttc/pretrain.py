@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ttc import world as W
 from ttc.config import ConfigError, check_fields, check_range
 from ttc.lm import LADDER, MAX_POSITIONS, build_model, count_parameters, is_saved, save_model
-from ttc.store import read_json, write_json
+from ttc.store import check_settings, read_json, write_json
 
 IGNORE = -100  # transformers' label for "no loss here"
 
@@ -199,9 +199,12 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
     so that every model can be traced back to what made it.
     """
     out_dir = Path(out_dir)
-    if is_saved(out_dir):
-        return read_json(out_dir / "pretrain.json")
     size = LADDER[size_name]
+    settings = json.loads(json.dumps({"config": asdict(cfg), "size": asdict(size), **(extra_meta or {})}))
+    if is_saved(out_dir):
+        meta = read_json(out_dir / "pretrain.json")
+        check_settings(out_dir, {k: meta.get(k) for k in settings}, settings, f"model {size_name}")
+        return meta
     docs = tokenize(train, tokenizer, cfg.block)
     val_docs = tokenize(val, tokenizer, cfg.block)
     val_batches = [pack_batch(val_docs, i, cfg, tokenizer.pad_token_id, stream=1) for i in range(2)]
@@ -209,7 +212,6 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
     model.train()
     opt = _optimizer(model, cfg)
     partial = out_dir.with_name(out_dir.name + ".partial")
-    settings = json.loads(json.dumps({"config": asdict(cfg), "size": asdict(size), **(extra_meta or {})}))
     state = {"step": 0, "wall_s": 0.0, "running_loss": None, "train_curve": [], "val_curve": [],
              "settings": settings}
     if (partial / "state.json").exists():

@@ -65,6 +65,14 @@ def read_json(path: Path):
     return json.loads(Path(path).read_text())
 
 
+def check_settings(path: Path, saved: dict, wanted: dict, what: str) -> None:
+    """Refuse to reuse `what` at `path` when the settings it was made with are not `wanted`."""
+    if saved != wanted:
+        changed = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+        raise ConfigError(f"{what} in {path} was made with other settings (differing: {changed}); "
+                          f"remove {path} to recompute it, or restore the settings it was made with")
+
+
 def write_table(path: Path, table: pd.DataFrame) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
