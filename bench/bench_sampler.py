@@ -21,7 +21,8 @@ from ttc import kernels
 from ttc import world as W
 from ttc.config import ROOT
 from ttc.lm import LADDER, build_model, count_parameters, is_saved, load_model
-from ttc.sampling import Sampler, processing_flops
+from ttc.compute import processing_flops
+from ttc.sampling import Sampler
 from ttc.tokenizer import build_tokenizer
 
 MODELS = ("d64-l4", "d192-l7")  # the policy and the largest ladder model

@@ -21,7 +21,7 @@ def test_the_chooser_never_sees_the_fold_it_is_scored_on():
         for i, winner in enumerate(["A", "B"]):
             for m in ("A", "B"):
                 rows.append((f"p{b}{i}", b, 4, m, float(m == winner)))
-    cv = cross_validated(table(rows), "bin", n_splits=5, seed=0)
+    cv = cross_validated(table(rows), "bin", n_splits=5, seed=0, strategy=("method",))
     assert len(cv) == 4 * 5 and (cv["accuracy"] == 0).all()
 
 
@@ -34,12 +34,30 @@ def test_a_method_that_dominates_a_bin_is_chosen_there():
             best = "beam" if b == 1 else "lookahead"
             rows.append((f"p{i}", b, 16, m, float(rng.random() < (0.9 if m == best else 0.3))))
     results = table(rows)
-    cv = cross_validated(results, "bin", n_splits=10, seed=1)
+    cv = cross_validated(results, "bin", n_splits=10, seed=1, strategy=("method",))
     picked = cv.groupby("bin")["method"].agg(lambda s: s.value_counts().idxmax())
     assert picked.to_dict() == {1: "beam", 2: "lookahead"}
-    assert choose(results, "bin").set_index("bin")["method"].to_dict() == {1: "beam", 2: "lookahead"}
+    assert choose(results, "bin", strategy=("method",)).set_index("bin")["method"].to_dict() == {1: "beam", 2: "lookahead"}
     spread = split_spread(cv)
     assert spread.loc[16, "n_splits"] == 10 and 0.6 < spread.loc[16, "accuracy"] <= 1.0
+
+
+def test_strategies_are_their_fields_and_ties_go_to_the_label_first_in_name_order():
+    # Two strategies given as fields (kind, width, lookahead), labels derived from them; the two
+    # beam widths tie everywhere, and the label "beam M=4" sorts before "beam M=sqrt N".
+    from ttc.search import STRATEGY, strategy_label
+
+    rows = []
+    for i in range(6):
+        for search, m, k in (("beam", 0, 0), ("beam", 4, 0), ("lookahead", 0, 1)):
+            rows.append({"problem_id": f"p{i}", "bin": 1, "budget": 16, "search": search, "m_setting": m,
+                         "lookahead": k, "method": strategy_label(search, m, k),
+                         "correct": float(search == "beam" and i % 3 != 0)})
+    results = pd.DataFrame(rows)
+    picked = choose(results, "bin")
+    assert picked.loc[0, ["search", "m_setting", "lookahead", "method"]].tolist() == ["beam", 4, 0, "beam M=4"]
+    cv = cross_validated(results, "bin", n_splits=3, seed=0)
+    assert set(cv["method"]) <= {"beam M=4", "lookahead k=1 M=sqrt N"} and set(STRATEGY) <= set(cv.columns)
 
 
 def test_budget_to_match_interpolates_on_a_log_scale():
@@ -71,8 +89,8 @@ def test_the_policy_estimates_a_bin_then_runs_that_bins_strategy(splits, tokeniz
     problems = [p for p in splits["test"] if len(p.steps) >= 3][:4]
     # A perfect policy's samples all score 1, so every question lands in bin 1.
     policy, verifier = ScriptedPolicy(problems, tokenizer, p=1.0), TruthVerifier(problems, tokenizer)
-    strategies = pd.DataFrame({"bin": [1, 2], "budget": [8, 8], "method": ["beam M=4", "best-of-N weighted"],
-                               "beam_width": [4, 0], "lookahead": [0, 0]})
+    strategies = pd.DataFrame({"bin": [1, 2], "budget": [8, 8], "search": ["beam", "best_of_n"], "m_setting": [4, 0],
+                               "lookahead": [0, 0]})
     out = run_policy(problems, policy, verifier, strategies, edges=[0.5], budget=8, n_estimate=2)
     assert (out["predicted_bin"] == 1).all() and (out["method"] == "beam M=4").all() and out["correct"].all()
     assert (out["estimate_generations"] == 2).all() and (out["generations"] > 0).all()

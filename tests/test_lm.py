@@ -56,6 +56,21 @@ def test_saved_model_reloads_with_the_same_logits(tokenizer, tmp_path):
     assert meta == {"name": "d24-l2"} and len(tok) == len(tokenizer)
 
 
+def test_a_damaged_or_unfinished_model_is_refused_naming_its_folder(tokenizer, tmp_path):
+    from ttc.store import CorruptArtifact, MissingArtifact
+
+    save_model(build_model(LADDER["d24-l2"], tokenizer, seed=1), tokenizer, tmp_path / "m", {"name": "d24-l2"})
+    weights = tmp_path / "m" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-8192:-4096] = bytes(4096)  # 4 KB zeroed inside the weights: it would still load, with other values
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CorruptArtifact, match=f"{tmp_path / 'm'} is damaged"):
+        load_model(tmp_path / "m")
+    (tmp_path / "m" / "artifact.json").unlink()
+    with pytest.raises(MissingArtifact, match="never finished"):
+        load_model(tmp_path / "m")
+
+
 def test_ladder_checks_on_known_summaries():
     import pandas as pd
 

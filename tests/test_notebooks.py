@@ -8,6 +8,8 @@ import pytest
 import yaml
 
 from ttc.config import ROOT
+from ttc.lm import LADDER, parameters_of
+from ttc.tokenizer import build_tokenizer
 
 
 @pytest.fixture
@@ -41,11 +43,14 @@ def test_notebook_01_base_models(study):
     table = pd.read_parquet(data / "results" / "01_base_models.parquet")
     assert table.groupby("model").size().to_dict() == {m: 40 for m in ["d16-l1", "d24-l2", "d32-l2", "d48-l3"]}
     assert set(table[table.model == "d16-l1"].n_samples) == {4}
-    assert table.pass1.between(0, 1).all()
-    summary = json.loads((data / "results" / "01_base_models_summary.json").read_text())
-    assert summary["settings"]["ladder"]["policy"] == "d16-l1"
-    for row in summary["summary"]:
-        assert row["flops"] == 6 * row["parameters"] * row["tokens"]
+    # The summary's numbers are the table's, and each model's recorded size is its architecture's.
+    record = json.loads((figures / "01_summary.json").read_text())
+    assert record["profile"] == "tiny" and record["settings"]["ladder"]["policy"] == "d16-l1"
+    tokenizer = build_tokenizer()
+    for m in record["summary"]["models"]:
+        rows = table[table.model == m["name"]]
+        assert m["greedy"] == pytest.approx(rows.greedy_correct.mean()) and m["pass1"] == pytest.approx(rows.pass1.mean())
+        assert m["parameters"] == parameters_of(LADDER[m["name"]], tokenizer) == rows.parameters.iloc[0]
 
     weights = {p: p.stat().st_mtime_ns for p in (data / "models").glob("*/model.safetensors")}
     assert len(weights) == 4
@@ -58,8 +63,13 @@ def test_notebook_02_difficulty(study):
     data = study / "data" / "tiny" / "results"
     pool = pd.read_parquet(data / "02_pool.parquet")
     assert len(pool) == 40 * 8 and pool.groupby("problem_id").size().eq(8).all()
-    bins = pd.read_parquet(data / "02_difficulty.parquet")
+    bins = pd.read_parquet(data / "02_difficulty.parquet").set_index("problem_id")
     assert sorted(bins["bin"].value_counts()) == [8] * 5
+    assert (bins["pass1"] == pool.groupby("problem_id")["correct"].mean().reindex(bins.index)).all()
+    # Unbiased pass@1 is the mean of correct samples: coverage at k = 1 is each bin's mean pass@1.
+    cov = pd.read_parquet(data / "02_coverage.parquet")
+    at1 = cov[(cov.k == 1) & (cov.bin != "all")].set_index("bin")["pass_at_k"]
+    assert at1.to_dict() == pytest.approx({str(b): v for b, v in bins.groupby("bin")["pass1"].mean().items()})
     assert (study / "figures" / "tiny" / "02_difficulty.png").exists()
     stamp = (data / "02_pool.parquet").stat().st_mtime_ns
     run("02_difficulty", study / "02b.ipynb")
@@ -73,8 +83,11 @@ def test_notebook_03_verifiers(study):
     assert labels["mc_label"].between(0, 1).all() and labels.problem_id.nunique() == 12
     for kind in ("prm", "orm"):
         assert (data / "verifiers" / kind / "model.safetensors").exists()
-    curves = pd.read_parquet(data / "results" / "03_best_of_n.parquet")
-    assert set(curves.budget) == {1, 2, 4, 8} and curves.accuracy.between(0, 1).all()
+    per_problem = pd.read_parquet(data / "results" / "03_best_of_n.parquet")
+    assert set(per_problem.budget) == {1, 2, 4, 8}
+    # At N = 1 every rule picks the one sample's answer, and the subsets are the same for every rule.
+    at1 = per_problem[per_problem.budget == 1].pivot(index="problem_id", columns="method", values="accuracy")
+    assert at1.nunique(axis=1).eq(1).all()
     assert set(pd.read_parquet(data / "results" / "03_predicted_difficulty.parquet").predicted_bin) == {1, 2, 3, 4, 5}
     for name in ("03_best_of_n", "03_prm_quality"):
         assert (study / "figures" / "tiny" / f"{name}.png").exists()
@@ -86,8 +99,12 @@ def test_notebook_04_verifier_search(study):
     sizes = results.groupby(["method", "budget"]).problem_id.nunique()
     assert sizes.xs(4, level="budget").eq(10).all() and sizes.xs(8, level="budget").eq(5).all()
     assert {"beam M=sqrt N", "beam M=4", "lookahead k=1 M=sqrt N", "best-of-N weighted"} <= set(results.method)
-    searched = results[results.method.str.startswith(("beam", "lookahead"))]
+    searched = results[results.search.isin(["beam", "lookahead"])]
     assert (searched.generated_tokens > 0).all() and (searched.verifier_tokens > 0).all()
+    # Beam search samples N continuations a round: its generations are N x rounds, problem by problem.
+    raw = pd.read_parquet(study / "data" / "tiny" / "results" / "04_search.parquet")
+    beam = raw[raw.method.str.startswith("beam")]
+    assert (beam.generations == beam.n_beams * beam.rounds).all()
     assert (study / "figures" / "tiny" / "04_verifier_search.png").exists()
 
 
@@ -97,6 +114,11 @@ def test_notebook_05_compute_optimal_search(study):
     policy = pd.read_parquet(results / "05_policy.parquet")
     assert set(policy.bins) == {"oracle", "predicted"} and set(policy.budget) == {4, 8}
     assert not policy.method.isin(["majority vote"]).any()
+    # The strategy chosen in a bin is the best candidate there, so at least as good as best-of-N weighted.
+    searched = pd.read_parquet(results / "04_search_results.parquet")
+    bon = searched[searched.method == "best-of-N weighted"].groupby(["bin", "budget"])["correct"].mean()
+    oracle = policy[policy.bins == "oracle"].set_index(["bin", "budget"])["accuracy"]
+    assert (oracle >= bon.reindex(oracle.index) - 1e-12).all()
     ratios = pd.read_parquet(results / "05_efficiency.parquet")
     assert set(ratios.axis) == {"generations", "FLOPs"}
     assert (study / "figures" / "tiny" / "05_compute_optimal_search.png").exists()
@@ -109,3 +131,23 @@ def test_notebook_01_refuses_bad_parameters_before_any_work(study_dirs):
         run("01_base_models", study_dirs / "bad.ipynb", ladder=["d16-l1", "d24-l2", "d32-l2", "d64-l4"],
             policy="d24-l2")
     assert not (study_dirs / "data" / "tiny" / "models").exists()
+
+
+def test_a_damaged_upstream_table_is_refused_by_name(study):
+    path = study / "data" / "tiny" / "results" / "04_search_results.parquet"
+    original = path.read_bytes()
+    path.write_bytes(original[:-64])
+    try:
+        with pytest.raises(pm.PapermillExecutionError, match="04_search_results.parquet is damaged"):
+            run("05_compute_optimal_search", study / "05-damaged.ipynb")
+    finally:
+        path.write_bytes(original)
+
+
+def test_bad_search_parameters_are_refused_before_any_model_loads(study_dirs):
+    for overrides, message in (({"budgets": [0, 4]}, "budgets"), ({"max_rounds": 0}, "max_rounds=0"),
+                               ({"search_temperature": -1}, "temperature=-1"), ({"demo_budget": 3}, "demo_budget=3")):
+        with pytest.raises(pm.PapermillExecutionError, match=message):
+            run("04_verifier_search", study_dirs / "bad.ipynb", **overrides)
+    # Refused in the cell that validates the parameters: the next (which loads the models) never ran.
+    assert not (study_dirs / "data").exists()

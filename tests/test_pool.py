@@ -3,7 +3,7 @@ import pytest
 from ttc import world as W
 from ttc.config import ConfigError
 from ttc.pool import PoolConfig, problem_stats, sample_pool
-from ttc.sampling import Ledger
+from ttc.compute import Ledger
 from ttc.store import build_in_chunks
 
 

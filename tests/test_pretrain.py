@@ -1,10 +1,12 @@
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from ttc import pretrain as P
 from ttc.config import ConfigError
-from ttc.lm import is_saved
+from ttc.store import artifact_status
 
 
 def small_config(**kw):
@@ -63,8 +65,9 @@ def test_interrupted_pretraining_resumes_to_the_same_model(tokenizer, splits, tm
     monkeypatch.setattr(P, "pack_batch", crash_at(5))
     with pytest.raises(KeyboardInterrupt):
         P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "resumed", progress=False)
-    assert not is_saved(tmp_path / "resumed")
-    assert P.read_json(tmp_path / "resumed.partial" / "state.json")["step"] == 4
+    assert artifact_status(tmp_path / "resumed") == "missing"
+    (partial,) = (tmp_path / "resumed.partial").iterdir()  # one interrupted run, keyed by its settings
+    assert json.loads((partial / "state.json").read_text())["step"] == 4
     monkeypatch.setattr(P, "pack_batch", real)
     resumed = P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "resumed",
                          progress=False)
@@ -77,15 +80,20 @@ def test_interrupted_pretraining_resumes_to_the_same_model(tokenizer, splits, tm
     assert whole["flops"] == 6 * whole["parameters"] * whole["tokens"]
 
 
-def test_an_interrupted_run_with_other_settings_is_not_resumed(tokenizer, splits, tmp_path, monkeypatch):
+def test_an_interrupted_run_with_other_settings_is_not_resumed_and_does_not_block(tokenizer, splits, tmp_path,
+                                                                                monkeypatch):
     real = P.pack_batch
     monkeypatch.setattr(P, "pack_batch", crash_at(3))
     with pytest.raises(KeyboardInterrupt):
         P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], small_config(), tmp_path / "m", progress=False)
     monkeypatch.setattr(P, "pack_batch", real)
-    with pytest.raises(ConfigError, match="other settings"):
-        P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], small_config(lr=1e-3), tmp_path / "m",
-                   progress=False)
+    # A corrected rerun with other settings trains from scratch: the same model as a run that was never interrupted.
+    P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], small_config(lr=1e-3), tmp_path / "m",
+               progress=False)
+    P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], small_config(lr=1e-3), tmp_path / "fresh",
+               progress=False)
+    a, b = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("m", "fresh"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_a_finished_model_is_skipped(tokenizer, splits, tmp_path, monkeypatch):

@@ -5,7 +5,8 @@ import torch
 from hypothesis import given, strategies as st
 import torch.nn.functional as F
 
-from ttc.sampling import Ledger, Sampler
+from ttc.compute import Ledger
+from ttc.sampling import Sampler
 
 PROMPTS = ["Q: 12 +05 (mod 13)\n", "Q: 4821+3967\n", "Q: 1+2\n"]
 
@@ -278,3 +279,43 @@ def test_many_distinct_prompts_run_in_smaller_batches_with_the_same_greedy_sampl
     a, b = (s.sample(PROMPTS, n=2, temperature=0.0) for s in (one, split))
     assert [[c.text for c in row] for row in a] == [[c.text for c in row] for row in b]
     assert one.ledger.as_dict() == split.ledger.as_dict()
+
+
+def scripted_model(tokenizer, successor: dict[str, str]):
+    """A Llama whose next token depends on the current token alone, as `successor` says: one-hot
+    embeddings, layers that add nothing (zero output projections) and a head that maps each
+    character to its successor. Unlike a random model, it is sure to write newlines."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    vocab = len(tokenizer)
+    cfg = LlamaConfig(vocab_size=vocab, hidden_size=vocab + vocab % 2, num_hidden_layers=2, num_attention_heads=2,
+                      num_key_value_heads=2, intermediate_size=8, tie_word_embeddings=False,
+                      max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
+                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    model = LlamaForCausalLM(cfg).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.fill_(1.0 if "norm" in name else 0.0)
+        model.model.embed_tokens.weight[:, :vocab] = torch.eye(vocab)
+        for a, b in successor.items():
+            (ia,), (ib,) = tokenizer.encode(a, add_special_tokens=False), tokenizer.encode(b, add_special_tokens=False)
+            model.lm_head.weight[ib, ia] = 50.0
+    return model
+
+
+@pytest.mark.parametrize("lean", [True, False])
+def test_step_mode_stops_at_each_newline_of_a_model_that_writes_them(tokenizer, lean):
+    model = scripted_model(tokenizer, {"\n": "1", "1": "2", "2": "\n"})  # writes "12\n12\n..." after a prompt
+    sampler = Sampler(model, tokenizer, max_new_tokens=40, lean=lean)
+    one = sampler.sample(PROMPTS, n=3, until="step", seed=0)
+    assert all((c.text, c.stop, c.n_tokens) == ("12\n", "step", 3) for row in one for c in row)
+    three = sampler.sample(PROMPTS, n=2, until="step", n_steps=3, seed=0)
+    assert all((c.text, c.stop, c.n_tokens) == ("12\n" * 3, "step", 9) for row in three for c in row)
+    # A prefix that ends inside a step finishes that step only; the length limit still ends a step early.
+    (mid,), = sampler.sample([PROMPTS[0] + "1"], until="step")
+    assert (mid.text, mid.stop) == ("2\n", "step")
+    (cut,), = sampler.sample([PROMPTS[0]], until="step", n_steps=2, max_new_tokens=4)
+    assert (cut.text, cut.stop, cut.n_tokens) == ("12\n1", "length", 4)
+    # Without step stopping, newlines do not stop a row.
+    (whole,), = sampler.sample([PROMPTS[0]], until="answer", max_new_tokens=7)
+    assert (whole.text, whole.stop) == ("12\n12\n1", "length")

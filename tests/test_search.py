@@ -6,9 +6,10 @@ import pytest
 
 from ttc import world as W
 from ttc.config import ConfigError
-from ttc.sampling import Completion, Ledger
+from ttc.compute import Ledger
+from ttc.sampling import Completion
 from ttc.search import SearchConfig, run_search
-from ttc.verifiers import solution_lines
+from ttc.text import solution_lines
 
 
 class ScriptedPolicy:

@@ -17,41 +17,65 @@ import numpy as np
 import pandas as pd
 
 from ttc.config import ConfigError
+from ttc.search import STRATEGY
 
 
-def _accuracy_table(results: pd.DataFrame, bin_col: str, budget: int) -> pd.DataFrame:
-    """problem x method accuracies at one budget, keeping problems that every method was run on."""
+def _accuracy_table(results: pd.DataFrame, bin_col: str, budget: int, strategy: tuple[str, ...]) -> pd.DataFrame:
+    """problem x strategy accuracies at one budget, keeping problems that every strategy was run on.
+    Columns are the strategies (tuples of the `strategy` fields), in the order of their labels
+    (`method`), so that ties go to the label first in name order."""
     at = results[results["budget"] == budget]
-    table = at.pivot_table(index=["problem_id", bin_col], columns="method", values="correct", aggfunc="mean")
-    return table.dropna()
+    table = at.pivot_table(index=["problem_id", bin_col], columns=list(strategy), values="correct", aggfunc="mean")
+    labels = _labels(at, strategy)
+    order = sorted(table.columns, key=lambda c: labels[c])
+    return table[order].dropna()
 
 
-def choose(results: pd.DataFrame, bin_col: str) -> pd.DataFrame:
-    """The configuration with the best mean accuracy per (bin, budget), chosen on all problems:
-    the table a deployed policy uses. Ties go to the configuration first in name order."""
+def _chosen(columns: pd.Index, pick: int, strategy: tuple[str, ...], labels: pd.Series) -> dict:
+    key = columns[pick] if isinstance(columns[pick], tuple) else (columns[pick],)
+    return dict(zip(strategy, key)) | {"method": labels[columns[pick]]}
+
+
+def _labels(results: pd.DataFrame, strategy: tuple[str, ...]) -> pd.Series:
+    """Each strategy's label (`method`), indexed as the pivot's columns are: by the strategy's fields."""
+    first = results.drop_duplicates(list(strategy))
+    index = (pd.MultiIndex.from_frame(first[list(strategy)]) if len(strategy) > 1
+             else pd.Index(first[strategy[0]]))
+    return pd.Series(first["method"].to_numpy(), index=index)
+
+
+def choose(results: pd.DataFrame, bin_col: str, strategy: tuple[str, ...] = STRATEGY) -> pd.DataFrame:
+    """The strategy with the best mean accuracy per (bin, budget), chosen on all problems: the table
+    a deployed policy uses, with the strategy's fields and label (`method`). Ties go to the label
+    first in name order."""
+    labels = _labels(results, strategy)
     rows = []
     for budget in sorted(results["budget"].unique()):
-        table = _accuracy_table(results, bin_col, budget)
+        table = _accuracy_table(results, bin_col, budget, strategy)
         for b, g in table.groupby(level=bin_col):
-            means = g.mean().sort_index()
-            rows.append({bin_col: b, "budget": budget, "method": means.idxmax(), "accuracy": float(means.max()),
-                         "n_problems": len(g)})
+            means = g.mean().to_numpy()
+            pick = int(np.argmax(means))
+            rows.append({bin_col: b, "budget": budget, **_chosen(g.columns, pick, strategy, labels),
+                         "accuracy": float(means[pick]), "n_problems": len(g)})
     return pd.DataFrame(rows)
 
 
-def cross_validated(results: pd.DataFrame, bin_col: str, n_splits: int = 20, seed: int = 0) -> pd.DataFrame:
-    """Per problem, budget and fold split: the accuracy of the configuration chosen on the *other*
-    fold of the problem's bin (column `accuracy`), and which it was (`method`).
+def cross_validated(results: pd.DataFrame, bin_col: str, n_splits: int = 20, seed: int = 0,
+                    strategy: tuple[str, ...] = STRATEGY) -> pd.DataFrame:
+    """Per problem, budget and fold split: the accuracy of the strategy chosen on the *other* fold
+    of the problem's bin (column `accuracy`), and which it was (its fields and `method` label).
 
-    `results` holds one row per (problem, method, budget) with a `correct` column (0/1 or a
-    fraction) and the bin column. The chooser never sees the fold it is scored on.
+    `results` holds one row per (problem, strategy, budget) with a `correct` column (0/1 or a
+    fraction), the bin column, the `strategy` columns and a `method` label derived from them.
+    The chooser never sees the fold it is scored on.
     """
     if n_splits < 1:
         raise ConfigError(f"n_splits={n_splits} must be >= 1")
+    labels = _labels(results, strategy)
     rng = np.random.default_rng(seed)
     rows = []
     for budget in sorted(results["budget"].unique()):
-        table = _accuracy_table(results, bin_col, budget)
+        table = _accuracy_table(results, bin_col, budget, strategy)
         for b, g in table.groupby(level=bin_col):
             if len(g) < 2:
                 continue  # two folds need two problems
@@ -62,10 +86,11 @@ def cross_validated(results: pd.DataFrame, bin_col: str, n_splits: int = 20, see
                 fold[rng.permutation(len(ids))[: len(ids) // 2]] = 1
                 for f in (0, 1):
                     chooser = values[fold != f].mean(axis=0)
-                    pick = int(np.argmax(chooser))  # first best column on ties (columns are sorted)
+                    pick = int(np.argmax(chooser))  # first best column on ties (columns in label order)
+                    chosen = _chosen(g.columns, pick, strategy, labels)
                     for pid, v in zip(ids[fold == f], values[fold == f, pick]):
                         rows.append({"problem_id": pid, bin_col: b, "budget": budget, "split": split,
-                                     "method": g.columns[pick], "accuracy": float(v)})
+                                     **chosen, "accuracy": float(v)})
     return pd.DataFrame(rows)
 
 
@@ -123,30 +148,20 @@ def predicted_bin(mean_score: float, edges: list[float]) -> int:
     return 1 + sum(mean_score < e for e in edges)
 
 
-def search_config_for(row: pd.Series | dict, seed: int = 0, max_new_tokens: int = 192):
-    """The `SearchConfig` that made a results row (method, budget, beam width, lookahead)."""
-    from ttc.search import SearchConfig
-
-    if row["method"].startswith("best-of-N"):
-        return SearchConfig("best_of_n", budget=int(row["budget"]), seed=seed, max_new_tokens=max_new_tokens)
-    kind = "lookahead" if int(row["lookahead"]) else "beam"
-    return SearchConfig(kind, budget=int(row["budget"]), beam_width=int(row["beam_width"]),
-                        lookahead=int(row["lookahead"]), seed=seed, max_new_tokens=max_new_tokens)
-
-
 def run_policy(problems, sampler, verifier, strategies: pd.DataFrame, edges: list[float], budget: int,
-               n_estimate: int = 4, seed: int = 0) -> pd.DataFrame:
+               n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 192) -> pd.DataFrame:
     """Answer `problems` at `budget` the compute-optimal way: estimate each question's bin from
     `n_estimate` samples scored by the verifier (no ground truth), then run the strategy chosen
     for that bin. One row per problem, with the estimation's cost and the search's cost apart.
 
-    `strategies` has one row per (predicted bin, budget): method, beam_width, lookahead.
+    `strategies` has one row per (predicted bin, budget) with the STRATEGY fields.
     """
-    from ttc.search import SearchConfig, run_search
+    from ttc.search import SearchConfig, config_for, run_search
 
     if budget not in set(strategies["budget"]):
         raise ConfigError(f"budget={budget} has no chosen strategies; choose one of {sorted(set(strategies['budget']))}")
-    estimate = run_search(problems, sampler, verifier, SearchConfig("best_of_n", budget=n_estimate, seed=seed))
+    estimate = run_search(problems, sampler, verifier, SearchConfig("best_of_n", budget=n_estimate, seed=seed,
+                                                                     max_new_tokens=max_new_tokens))
     bins = {pid: predicted_bin(float(np.mean(s)) if len(s) else 0.0, edges)
             for pid, s in zip(estimate["problem_id"], estimate["scores"])}
     chosen = strategies[strategies["budget"] == budget].set_index("bin")
@@ -156,8 +171,63 @@ def run_policy(problems, sampler, verifier, strategies: pd.DataFrame, edges: lis
             raise ConfigError(f"no strategy was chosen for bin {b} at budget {budget}")
         row = chosen.loc[b]
         subset = [p for p in problems if bins[p.id] == b]
-        tables.append(run_search(subset, sampler, verifier, search_config_for(row.to_dict() | {"budget": budget},
-                                                                                seed=seed)).assign(predicted_bin=b))
+        cfg = config_for(row.to_dict(), budget, seed=seed, max_new_tokens=max_new_tokens)
+        tables.append(run_search(subset, sampler, verifier, cfg).assign(predicted_bin=b))
     out = pd.concat(tables, ignore_index=True)
     cost = estimate.set_index("problem_id")[["generations", "generated_tokens", "verifier_tokens", "flops"]]
     return out.join(cost.add_prefix("estimate_"), on="problem_id")
+
+
+# --------------------------------------------------------------------------
+# Notebook 05's comparison, as functions of the results table of notebook 04
+
+COMPUTE_OPTIMAL = {"compute-optimal (oracle bins)": "bin", "compute-optimal (predicted bins)": "predicted_bin"}
+"""The two compute-optimal curves: label -> the bin column they choose within."""
+
+REFERENCES = ("best-of-N weighted", "beam M=sqrt N", "majority vote")
+
+
+def compare(results: pd.DataFrame, n_splits: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compute-optimal (oracle and predicted bins, cross-validated) beside the reference strategies.
+
+    Returns per-problem rows (method, problem, budget, accuracy, FLOPs of the strategy chosen for
+    it) and the spread over fold splits. The candidates are the PRM strategies; majority vote is
+    only a reference.
+    """
+    candidates = results[results.search != "majority"]
+    per_problem, spreads = [], []
+    for label, bin_col in COMPUTE_OPTIMAL.items():
+        cv = cross_validated(candidates, bin_col, n_splits=n_splits, seed=seed)
+        spreads.append(split_spread(cv).assign(method=label))
+        # The FLOPs of the strategy chosen for each problem, beside its accuracy.
+        cost = cv.merge(candidates[["problem_id", "budget", "method", "flops"]], on=["problem_id", "budget", "method"])
+        per_problem.append(cost.groupby(["problem_id", "budget"]).agg(accuracy=("accuracy", "mean"),
+                                                                      flops=("flops", "mean"))
+                           .reset_index().assign(method=label))
+    reference = results[results.method.isin(REFERENCES)].rename(columns={"correct": "accuracy"})
+    per_problem.append(reference[["problem_id", "budget", "accuracy", "flops", "method"]])
+    return pd.concat(per_problem, ignore_index=True), pd.concat(spreads).reset_index()
+
+
+def efficiency_table(per_problem: pd.DataFrame, reference: str = "best-of-N weighted") -> pd.DataFrame:
+    """For each compute-optimal curve, the budget (and the FLOPs) it needs to match `reference` at
+    each of its budgets, measured on the problems searched at every budget."""
+    common = on_common_problems(per_problem)
+    means = common.groupby(["method", "budget"]).agg(accuracy=("accuracy", "mean"), flops=("flops", "mean"))
+    means = means.reset_index()
+    ref = means[means.method == reference]
+    tables = []
+    for label in COMPUTE_OPTIMAL:
+        opt = means[means.method == label]
+        for axis, x in (("generations", "budget"), ("FLOPs", "flops")):
+            tables.append(efficiency(ref.set_index(x)["accuracy"], opt.set_index(x)["accuracy"])
+                          .assign(compared=label, axis=axis))
+    return pd.concat(tables, ignore_index=True)
+
+
+def strategies(results: pd.DataFrame) -> pd.DataFrame:
+    """The deployable policy: per bin kind (oracle, predicted), bin and budget, the strategy chosen
+    on all problems (its fields, label and accuracy)."""
+    candidates = results[results.search != "majority"]
+    return pd.concat([choose(candidates, bin_col).rename(columns={bin_col: "bin"}).assign(bins=kind)
+                      for kind, bin_col in (("oracle", "bin"), ("predicted", "predicted_bin"))], ignore_index=True)

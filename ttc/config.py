@@ -12,11 +12,13 @@ import types
 import typing
 from pathlib import Path
 
-PROFILES = ("full", "quick", "tiny")
-"""full: the study as published in figures/; quick: a small run in minutes;
-tiny: the smallest run, used by the tests."""
-
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def profiles() -> tuple[str, ...]:
+    """The profiles, one per file params/<profile>.yaml: full (the study as published in figures/),
+    quick (a small run in minutes), tiny (the smallest run, used by the tests)."""
+    return tuple(sorted(p.stem for p in (ROOT / "params").glob("*.yaml")))
 
 
 class ConfigError(ValueError):
@@ -24,8 +26,8 @@ class ConfigError(ValueError):
 
 
 def check_profile(profile: object) -> str:
-    if profile not in PROFILES:
-        raise ConfigError(f"profile={profile!r} is not a known profile; use one of {', '.join(PROFILES)} "
+    if profile not in profiles():
+        raise ConfigError(f"profile={profile!r} is not a known profile; use one of {', '.join(profiles())} "
                           f"(each is a file params/<profile>.yaml)")
     return typing.cast(str, profile)
 

@@ -13,7 +13,8 @@ import pandas as pd
 
 from ttc import world as W
 from ttc.config import check_fields, check_range
-from ttc.sampling import Ledger, Sampler
+from ttc.compute import Ledger
+from ttc.sampling import Sampler
 
 
 @dataclass(frozen=True)

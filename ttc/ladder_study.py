@@ -17,48 +17,49 @@ from pathlib import Path
 import pandas as pd
 
 from ttc import world as W
-from ttc.config import ConfigError
 from ttc.evaluate import EvalConfig, evaluate
-from ttc.lm import Ladder, is_saved, load_model, model_record
+from ttc.lm import Ladder, load_model, model_record, read_meta
 from ttc.pretrain import PretrainConfig, pretrain
-from ttc.sampling import Ledger
-from ttc.store import check_settings, read_json, read_table, run_id, write_json, write_table
+from ttc.compute import Ledger
+from ttc.store import cached_table, check_artifact, reusable, run_id, write_dir
+
+
+SPLITS = ("train", "val", "test")
+
+
+def _read_split_files(folder: Path) -> dict[str, list[W.Problem]]:
+    return {name: [W.Problem.from_dict(json.loads(line)) for line in (folder / f"{name}.jsonl").open()]
+            for name in SPLITS}
 
 
 def load_splits(config: W.WorldConfig, data_dir: Path) -> dict[str, list[W.Problem]]:
-    """The world's splits, written once to `data_dir/world/` (JSON lines) and read back after."""
+    """The world's splits, written once to `data_dir/world/` (JSON lines) and read back after.
+    A world made with other settings is refused; a damaged one is made again (it is cheap)."""
     folder = Path(data_dir) / "world"
     settings = {"world": asdict(config)}
-    if (folder / "settings.json").exists():
-        check_settings(folder, read_json(folder / "settings.json"), json.loads(json.dumps(settings)),
-                        "the world's splits")
-        return {name: [W.Problem.from_dict(json.loads(line)) for line in (folder / f"{name}.jsonl").open()]
-                for name in ("train", "val", "test")}
+    if reusable(folder, settings, "the world's splits"):
+        return _read_split_files(folder)
     splits = W.make_splits(config)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, problems in splits.items():
-        tmp = folder / f".{name}.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in problems))
-        tmp.replace(folder / f"{name}.jsonl")
-    write_json(folder / "settings.json", settings)  # last: its presence means the splits are complete
+
+    def fill(tmp: Path) -> None:
+        for name in SPLITS:
+            (tmp / f"{name}.jsonl").write_text("".join(json.dumps(p.to_dict()) + "\n" for p in splits[name]))
+
+    write_dir(folder, fill, settings)
     return splits
 
 
-def read_splits(data_dir: Path) -> dict[str, list[W.Problem]]:
-    """The splits notebook 01 wrote to `data_dir/world/`, for the notebooks after it."""
+def read_splits(data_dir: Path, config: W.WorldConfig) -> dict[str, list[W.Problem]]:
+    """The splits notebook 01 wrote to `data_dir/world/` with the world `config`, for the notebooks after it."""
     folder = Path(data_dir) / "world"
-    if not (folder / "settings.json").exists():
-        raise ConfigError(f"no world in {folder}: run notebook 01 for this profile first "
-                          f"(make reproduce runs the notebooks in order)")
-    return load_splits(W.WorldConfig(**read_json(folder / "settings.json")["world"]), data_dir)
+    check_artifact(folder, {"world": asdict(config)}, "the world's splits", made_by="notebook 01")
+    return _read_split_files(folder)
 
 
 def policy_dir(data_dir: Path, name: str) -> Path:
-    """The directory of the pretrained ladder model `name`, checked to be there."""
+    """The directory of the pretrained ladder model `name`, checked to be there and whole."""
     path = Path(data_dir) / "models" / name
-    if not is_saved(path):
-        raise ConfigError(f"no pretrained model {name!r} in {path.parent}: run notebook 01 for this profile "
-                          f"first, or name one of its ladder models")
+    check_artifact(path, what=f"pretrained model {name!r}", made_by="notebook 01")
     return path
 
 
@@ -79,7 +80,7 @@ def train_ladder(ladder: Ladder, tokenizer, splits: dict, world_config: W.WorldC
 def loss_curves(ladder: Ladder, models_dir: Path) -> pd.DataFrame:
     rows = []
     for name in ladder.names:
-        meta = read_json(Path(models_dir) / name / "pretrain.json")
+        meta = read_meta(Path(models_dir) / name)
         for split, key in (("train", "train_curve"), ("val", "val_curve")):
             rows += [{"model": name, "split": split, "tokens": t, "loss": loss} for t, loss in meta[key]]
     return pd.DataFrame(rows)
@@ -97,22 +98,22 @@ def evaluate_ladder(ladder: Ladder, problems: list[W.Problem], config: EvalConfi
     tables = []
     for name in tqdm(ladder.names, desc="evaluate ladder", disable=not progress):
         model_dir = Path(models_dir) / name
-        meta = read_json(model_dir / "pretrain.json")
         n_samples = config.n_samples_policy if name == ladder.policy else config.n_samples_other
-        key = run_id(config, n_samples, [p.id for p in problems], model_record(model_dir))
-        path = Path(results_dir) / "01_eval" / f"{name}-{key}.parquet"
-        if path.exists():
-            tables.append(read_table(path))
-            continue
-        model, tokenizer, _ = load_model(model_dir)
-        ledger = Ledger()
-        table = evaluate(model, tokenizer, problems, n_samples, config, ledger=ledger)
-        table.insert(0, "model", name)
-        table["parameters"], table["pretrain_flops"] = meta["parameters"], meta["flops"]
-        table["eval_generated_tokens"] = ledger.generated_tokens  # the whole evaluation's, per row for tracing
-        table["run_id"] = key
-        write_table(path, table)
-        tables.append(table)
+        settings = {"eval": config, "n_samples": n_samples, "problems": [p.id for p in problems],
+                    "model": model_record(model_dir)}
+
+        def build(model_dir=model_dir, name=name, n_samples=n_samples, settings=settings) -> pd.DataFrame:
+            model, tokenizer, meta = load_model(model_dir)
+            ledger = Ledger()
+            table = evaluate(model, tokenizer, problems, n_samples, config, ledger=ledger)
+            table.insert(0, "model", name)
+            table["parameters"], table["pretrain_flops"] = meta["parameters"], meta["flops"]
+            table["eval_generated_tokens"] = ledger.generated_tokens  # the whole evaluation's, per row for tracing
+            table["run_id"] = run_id(config, n_samples, settings["problems"], settings["model"])
+            return table
+
+        tables.append(cached_table(Path(results_dir) / "01_eval" / f"{name}.parquet", settings, build,
+                                   f"evaluation of {name}"))
     return pd.concat(tables, ignore_index=True)
 
 

@@ -13,7 +13,6 @@ Use: `model = build_model(LADDER["d64-l4"], tokenizer)`;
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from ttc.config import ConfigError, as_tuple, check_fields
+from ttc.store import check_artifact, write_dir
 
 MIN_SPAN = 14.0
 """The paper compares the policy plus test-time compute with a ~14x larger model."""
@@ -121,25 +121,30 @@ class Ladder:
         return counts
 
 
-def save_model(model, tokenizer, path: Path, meta: dict) -> None:
-    """Save a Hugging Face model dir (safetensors) with its tokenizer and a meta JSON, atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "pretrain.json").write_text(json.dumps(meta, indent=1))
-    shutil.rmtree(path, ignore_errors=True)
-    tmp.rename(path)
+def save_model(model, tokenizer, path: Path, meta: dict, settings: dict | None = None) -> None:
+    """Save a Hugging Face model dir (safetensors) with its tokenizer and a meta JSON, as one artifact
+    recorded with `settings` (what made it; by default the meta record itself)."""
+    def fill(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "pretrain.json").write_text(json.dumps(meta, indent=1))
+
+    write_dir(path, fill, meta if settings is None else settings)
+
+
+def read_meta(path: Path) -> dict:
+    """The meta record of a saved model, after checking the model is whole."""
+    check_artifact(path, what="model", made_by="notebook 01")
+    return json.loads((Path(path) / "pretrain.json").read_text())
 
 
 def load_model(path: Path):
     """(model, tokenizer, meta) from a directory written by `save_model`; safetensors only."""
     path = Path(path)
+    meta = read_meta(path)
     model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(path)
-    meta = json.loads((path / "pretrain.json").read_text())
     return model, tokenizer, meta
 
 
@@ -149,9 +154,5 @@ def model_record(path: Path) -> dict:
     Artifacts computed from a model include this in their settings, so that a
     retrained model is never silently paired with results of the old one.
     """
-    meta = json.loads((Path(path) / "pretrain.json").read_text())
+    meta = read_meta(path)
     return {"name": meta["name"], "size": meta.get("size"), "pretrain": meta["config"], "world": meta.get("world")}
-
-
-def is_saved(path: Path) -> bool:
-    return (Path(path) / "pretrain.json").exists()

@@ -18,7 +18,7 @@ from matplotlib.ticker import NullFormatter
 import pandas as pd
 import seaborn as sns
 
-from ttc.store import figures_dir
+from ttc.store import figures_dir, save_figure
 
 LEVEL_PALETTE = "rocket_r"
 
@@ -28,18 +28,10 @@ def theme() -> None:
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "axes.titleweight": "bold"})
 
 
-def save(fig: plt.Figure, name: str, profile: str) -> list[str]:
-    folder = figures_dir(profile)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in ("png", "pdf"):
-        path = folder / f"{name}.{ext}"
-        tmp = path.with_name(f".{path.stem}.tmp.{ext}")
-        # Fixed metadata so that a rerun with the same results writes the same PDF bytes.
-        fig.savefig(tmp, bbox_inches="tight", metadata={"CreationDate": None} if ext == "pdf" else None)
-        tmp.replace(path)
-        paths.append(str(path))
-    return paths
+def save(fig: plt.Figure, name: str, profile: str, settings: dict | None = None) -> list[str]:
+    """PNG and PDF under `figures/` (full profile) or `figures/<profile>/`, with the settings behind
+    the figure written into each file's metadata."""
+    return save_figure(fig, figures_dir(profile), name, {"profile": profile, **(settings or {})})
 
 
 def _settings_line(profile: str, settings: dict) -> str:

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ttc import text as T
 from ttc import world as W
 from ttc.config import check_fields, check_range
-from ttc.sampling import Ledger, Sampler
+from ttc.compute import Ledger
+from ttc.sampling import Sampler
 from ttc.store import build_in_chunks, chunk_seed
 
 
@@ -46,7 +48,7 @@ def _sample_chunk(sampler: Sampler, problems: list[W.Problem], cfg: PoolConfig, 
     rows = []
     for p, completions in zip(problems, samples):
         for k, c in enumerate(completions):
-            answer = W.extract_answer(c.text)
+            answer = T.extract_answer(c.text)
             rows.append({"problem_id": p.id, "sample": k, "text": c.text, "answer": answer,
                          "correct": answer is not None and answer == p.answer, "n_tokens": c.n_tokens,
                          "stop": c.stop})
@@ -76,4 +78,16 @@ def problem_stats(pool: pd.DataFrame) -> pd.DataFrame:
     """Per problem: samples, correct samples and pass@1."""
     stats = pool.groupby("problem_id", sort=False).agg(n=("correct", "size"), c=("correct", "sum"))
     stats["pass1"] = stats["c"] / stats["n"]
+    return stats
+
+
+def difficulty_table(pool: pd.DataFrame, problems: dict[str, W.Problem], seed: int = 0) -> pd.DataFrame:
+    """Per problem: pass@1 over the pool, its family and nominal level, and its oracle difficulty
+    bin (5 quantile bins of pass@1, bin 1 the easiest; ties ordered at random, seeded)."""
+    from ttc.analysis import difficulty_bins
+
+    stats = problem_stats(pool)
+    stats["family"] = [problems[i].family for i in stats.index]
+    stats["level"] = [problems[i].level for i in stats.index]
+    stats["bin"] = difficulty_bins(stats["pass1"], seed=seed)
     return stats

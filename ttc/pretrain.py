@@ -6,8 +6,9 @@ decay), so that sizes differ only in parameters. Whole documents are packed
 into fixed-length rows; the loss is taken on solution tokens only (the
 question is random, so predicting it only adds noise).
 
-A run checkpoints to `<out>.partial/` (safetensors, with the optimizer state)
-and resumes from there; a finished model is skipped.
+A run checkpoints to `<out>.partial/<settings hash>/` (safetensors, with the
+optimizer state) and resumes from there; a finished model is skipped, and one
+made with other settings refused.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ import torch
 from safetensors.torch import load_file, load_model as load_weights, save_file, save_model as save_weights
 from tqdm.auto import tqdm
 
+from ttc import text as T
 from ttc import world as W
+from ttc.compute import pretraining_flops
 from ttc.config import ConfigError, check_fields, check_range
-from ttc.lm import LADDER, MAX_POSITIONS, build_model, count_parameters, is_saved, save_model
-from ttc.store import check_settings, read_json, write_json
+from ttc.lm import LADDER, MAX_POSITIONS, build_model, count_parameters, read_meta, save_model
+from ttc.store import partial_dir, plain, reusable, write_dir
 
 IGNORE = -100  # transformers' label for "no loss here"
 
@@ -102,7 +105,7 @@ class Document:
 
 def tokenize(problems: list[W.Problem], tokenizer, block: int) -> list[Document]:
     prompts = tokenizer([W.prompt(p) for p in problems])["input_ids"]  # with <bos>
-    solutions = tokenizer([W.solution_text(p.steps, p.answer) for p in problems], add_special_tokens=False)["input_ids"]
+    solutions = tokenizer([T.solution_text(p.steps, p.answer) for p in problems], add_special_tokens=False)["input_ids"]
     docs = [Document(np.array(pr + so + [tokenizer.eos_token_id], dtype=np.int64), len(pr))
             for pr, so in zip(prompts, solutions)]
     longest = max(len(d.ids) for d in docs)
@@ -153,16 +156,14 @@ def _optimizer(model, cfg: PretrainConfig) -> torch.optim.AdamW:
                               {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
 
 
-def _save_partial(path: Path, model, opt, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_weights(model, str(tmp / "model.safetensors"))
-    tensors = {f"{i}.{k}": v.detach().clone() for i, s in opt.state_dict()["state"].items() for k, v in s.items()}
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    write_json(tmp / "state.json", state)
-    shutil.rmtree(path, ignore_errors=True)
-    tmp.rename(path)
+def _save_partial(path: Path, model, opt, state: dict, settings: dict) -> None:
+    def fill(tmp: Path) -> None:
+        save_weights(model, str(tmp / "model.safetensors"))
+        tensors = {f"{i}.{k}": v.detach().clone() for i, s in opt.state_dict()["state"].items() for k, v in s.items()}
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        (tmp / "state.json").write_text(json.dumps(state))
+
+    write_dir(path, fill, settings)
 
 
 def _load_partial(path: Path, model, opt) -> dict:
@@ -173,7 +174,7 @@ def _load_partial(path: Path, model, opt) -> dict:
         i, name = key.split(".", 1)
         state.setdefault(int(i), {})[name] = value
     opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
-    return read_json(path / "state.json")
+    return json.loads((path / "state.json").read_text())
 
 
 @torch.no_grad()
@@ -200,25 +201,19 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
     """
     out_dir = Path(out_dir)
     size = LADDER[size_name]
-    settings = json.loads(json.dumps({"config": asdict(cfg), "size": asdict(size), **(extra_meta or {})}))
-    if is_saved(out_dir):
-        meta = read_json(out_dir / "pretrain.json")
-        check_settings(out_dir, {k: meta.get(k) for k in settings}, settings, f"model {size_name}")
-        return meta
+    settings = plain({"config": asdict(cfg), "size": asdict(size), **(extra_meta or {})})
+    if reusable(out_dir, settings, f"model {size_name}"):
+        return read_meta(out_dir)
     docs = tokenize(train, tokenizer, cfg.block)
     val_docs = tokenize(val, tokenizer, cfg.block)
     val_batches = [pack_batch(val_docs, i, cfg, tokenizer.pad_token_id, stream=1) for i in range(2)]
     model = build_model(size, tokenizer, seed=cfg.seed)
     model.train()
     opt = _optimizer(model, cfg)
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    state = {"step": 0, "wall_s": 0.0, "running_loss": None, "train_curve": [], "val_curve": [],
-             "settings": settings}
-    if (partial / "state.json").exists():
+    partial = partial_dir(out_dir, settings)
+    state = {"step": 0, "wall_s": 0.0, "running_loss": None, "train_curve": [], "val_curve": []}
+    if reusable(partial, settings, f"interrupted run of {size_name}"):
         state = _load_partial(partial, model, opt)
-        if state.get("settings") != settings:
-            raise ConfigError(f"the interrupted run in {partial} was made with other settings; remove it to "
-                              f"start {size_name} afresh, or restore the settings it was made with")
     eval_at = {round(cfg.steps * (i + 1) / cfg.n_evals) - 1 for i in range(cfg.n_evals)}
     tokens_per_step = cfg.rows * cfg.block
     bar = tqdm(total=cfg.steps, initial=state["step"], desc=f"pretrain {size_name}", disable=not progress,
@@ -244,18 +239,18 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
         bar.update(1)
         state["step"], state["wall_s"], state["running_loss"] = step + 1, time.time() - started, running
         if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
-            _save_partial(partial, model, opt, state)
+            _save_partial(partial, model, opt, state, settings)
     bar.close()
     n_params = count_parameters(model)
     meta = {
         "name": size_name, "hidden": size.hidden, "layers": size.layers, "heads": size.heads,
         "parameters": n_params, "tokens": cfg.tokens_processed, "peak_lr": cfg.peak_lr(size.hidden),
-        "flops": 6 * n_params * cfg.tokens_processed,  # the paper's pretraining FLOPs, 6 N D
+        "flops": pretraining_flops(n_params, cfg.tokens_processed),
         "wall_s": state["wall_s"], "final_val_loss": state["val_curve"][-1][1],
         "train_curve": state["train_curve"], "val_curve": state["val_curve"],
         "config": asdict(cfg), "size": asdict(size), "n_train_problems": len(train), **(extra_meta or {}),
     }
     model.eval()
-    save_model(model, tokenizer, out_dir, meta)
-    shutil.rmtree(partial, ignore_errors=True)
+    save_model(model, tokenizer, out_dir, meta, settings)
+    shutil.rmtree(partial.parent, ignore_errors=True)
     return meta

@@ -15,40 +15,17 @@ returns, per prompt, n `Completion`s.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from transformers import DynamicCache
 
 from ttc import kernels
+from ttc.compute import Ledger, processing_flops
 from ttc.lean_llama import LeanLlama, supports
 from ttc.lm import count_parameters
 from ttc.tokenizer import newline_id
-
-
-def processing_flops(n_parameters: int, tokens: float) -> float:
-    """The study's FLOPs rule: 2 x parameters per token a model processes (read or generated)."""
-    return 2.0 * n_parameters * tokens
-
-
-@dataclass
-class Ledger:
-    """Compute spent, counted as it is spent. FLOPs follow `processing_flops`."""
-
-    generations: int = 0  # sequences started (one sample, or one step continuation)
-    prompt_tokens: int = 0  # prompt tokens processed before sampling
-    generated_tokens: int = 0  # tokens sampled, stop tokens included
-    verifier_tokens: int = 0  # tokens a verifier read
-    flops: float = 0.0
-
-    def __iadd__(self, other: "Ledger") -> "Ledger":
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-        return self
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

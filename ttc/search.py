@@ -20,14 +20,17 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Literal
 
+import numpy as np
 import pandas as pd
 
 from ttc import world as W
 from ttc.config import ConfigError, check_fields, check_range
-from ttc.sampling import Ledger, Sampler, processing_flops
+from ttc.compute import Ledger, processing_flops
+from ttc.sampling import Sampler
 from ttc.selection import select
-from ttc.store import chunk_seed
-from ttc.verifiers import Verifier, render, solution_lines
+from ttc.store import build_in_chunks, chunk_seed
+from ttc.text import extract_answer, has_answer_line, render, solution_lines
+from ttc.verifiers import Verifier
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,34 @@ class SearchConfig:
         return max(m for m in range(1, math.isqrt(self.n_beams) + 1) if self.n_beams % m == 0)
 
     @property
+    def strategy(self) -> dict:
+        """The fields that name this configuration as a strategy (the budget aside)."""
+        return {"search": self.method, "m_setting": self.beam_width, "lookahead": self.lookahead}
+
+    @property
     def name(self) -> str:
-        if self.method == "best_of_n":
-            return "best-of-N weighted"
-        m = "sqrt N" if not self.beam_width else str(self.beam_width)
-        return f"beam M={m}" if self.method == "beam" else f"lookahead k={self.lookahead} M={m}"
+        return strategy_label(**self.strategy)
+
+
+STRATEGY = ("search", "m_setting", "lookahead")
+"""The columns of a results table that identify a search strategy: the kind of search, the beam
+width as set (0: sqrt N) and the lookahead. The selector of notebook 05 groups on them."""
+
+
+def strategy_label(search: str, m_setting: int = 0, lookahead: int = 0) -> str:
+    """A strategy's display name, derived from its fields (and never parsed back)."""
+    if search == "majority":
+        return "majority vote"
+    if search == "best_of_n":
+        return "best-of-N weighted"
+    m = "sqrt N" if not m_setting else str(m_setting)
+    return f"beam M={m}" if search == "beam" else f"lookahead k={lookahead} M={m}"
+
+
+def config_for(strategy: dict, budget: int, seed: int = 0, max_new_tokens: int = 192) -> "SearchConfig":
+    """The `SearchConfig` of a strategy (a row with the STRATEGY columns) at a budget."""
+    return SearchConfig(strategy["search"], budget=int(budget), beam_width=int(strategy["m_setting"]),
+                        lookahead=int(strategy["lookahead"]), seed=seed, max_new_tokens=max_new_tokens)
 
 
 def _ledgers(ids: list[str]) -> dict[str, Ledger]:
@@ -109,7 +135,7 @@ def _score(verifier: Verifier, counts: dict[str, Ledger], rows: list[tuple[str, 
 
 
 def _finished(lines: list[str], stop: str, n_tokens: int, cfg: SearchConfig) -> bool:
-    return stop != "step" or any(line.startswith("A:") for line in lines) or n_tokens >= cfg.max_new_tokens
+    return stop != "step" or has_answer_line(lines) or n_tokens >= cfg.max_new_tokens
 
 
 def _results(problems: list[W.Problem], finals: dict[str, list[tuple[list[str], float]]],
@@ -118,7 +144,7 @@ def _results(problems: list[W.Problem], finals: dict[str, list[tuple[list[str], 
     for p in problems:
         texts = ["\n".join(lines) for lines, _ in finals[p.id]]
         scores = [s for _, s in finals[p.id]]
-        answer = select("weighted", [W.extract_answer(t) for t in texts], scores)
+        answer = select("weighted", [extract_answer(t) for t in texts], scores)
         rows.append({"problem_id": p.id, "method": cfg.name, "budget": cfg.budget, "n_beams": cfg.n_beams,
                      "beam_width": cfg.width if cfg.method != "best_of_n" else 0, "lookahead": cfg.lookahead,
                      "answer": answer, "correct": answer is not None and answer == p.answer,
@@ -233,14 +259,70 @@ def search_configs(budgets: list[int], seed: int = 0, temperature: float = 1.0, 
 
 def run_grid(problems_by_config: list[list[W.Problem]], sampler: Sampler, verifier: Verifier,
              configs: list[SearchConfig], path, settings: dict, progress: bool = True) -> pd.DataFrame:
-    """Every configuration on its problems, one resumable piece per configuration, cached at `path`."""
-    from ttc.store import build_in_chunks
-
+    """Every configuration on its problems, one resumable piece per configuration, cached at `path`;
+    each row carries its configuration's STRATEGY fields."""
     def make_chunk(i: int) -> pd.DataFrame:
         return run_search(problems_by_config[i], sampler, verifier, configs[i])
 
     keyed = {**settings, "configs": configs, "problems": [[p.id for p in ps] for ps in problems_by_config]}
-    return build_in_chunks(path, keyed, len(configs), make_chunk, desc="search configurations", progress=progress)
+    table = build_in_chunks(path, keyed, len(configs), make_chunk, desc="search configurations", progress=progress)
+    # Piece i holds configuration i's problems in order, one row each: the fields follow from that.
+    expected = [p.id for ps in problems_by_config for p in ps]
+    if table["problem_id"].tolist() != expected:
+        raise ValueError(f"{path} does not hold one row per configuration and problem in order; remove it")
+    for field in ("search", "m_setting"):  # `lookahead` is a column of every search table already
+        table[field] = [c.strategy[field] for c, ps in zip(configs, problems_by_config) for _ in ps]
+    return table
+
+
+def search_problems(bins: pd.Series, problems: dict[str, W.Problem], budgets: tuple[int, ...], n: int,
+                    n_top: int, seed: int = 0) -> dict[int, list[W.Problem]]:
+    """The problems each budget is searched on: `n` test problems with an equal share of every
+    oracle bin, and at the largest budget (the costliest) `n_top` of them."""
+    from ttc.analysis import stratified_subset
+
+    subset = stratified_subset(bins, n, seed=seed)
+    top = stratified_subset(bins.loc[subset], n_top, seed=seed)
+    return {b: [problems[i] for i in (top if b == max(budgets) else subset)] for b in budgets}
+
+
+def pool_baselines(scored_pool: pd.DataFrame, problems_at: dict[int, list[W.Problem]], tokenizer,
+                   policy_parameters: int, verifier_parameters: int, n_repeats: int = 8,
+                   seed: int = 0) -> pd.DataFrame:
+    """Best-of-N weighted (by the PRM's last-step score) and majority vote read off the pool at
+    every budget, on the problems searched there, in `run_search`'s table shape."""
+    tables = []
+    for budget, problems in problems_at.items():
+        for search, score in (("best_of_n", "prm_last"), ("majority", None)):
+            rule = "weighted" if score else "majority"
+            tables.append(best_of_n_from_pool(scored_pool, problems, [budget], rule, score,
+                                              strategy_label(search), tokenizer, policy_parameters,
+                                              verifier_parameters, n_repeats=n_repeats, seed=seed)
+                          .assign(search=search, m_setting=0))
+    return pd.concat(tables, ignore_index=True)
+
+
+def results_table(searched: pd.DataFrame, baselines: pd.DataFrame, bins: pd.Series) -> pd.DataFrame:
+    """One row per (strategy, budget, problem): accuracy (`correct`, a fraction for pool baselines),
+    compute, and the problem's oracle bin."""
+    results = pd.concat([searched.drop(columns=["texts", "scores", "answer", "rounds"]), baselines],
+                        ignore_index=True)
+    results["correct"] = results["correct"].astype(float)
+    results["bin"] = results["problem_id"].map(bins)
+    return results
+
+
+def over_optimisation(searched: pd.DataFrame, bins: pd.Series, problems: dict[str, W.Problem],
+                      budget: int, method: str = "beam M=sqrt N") -> pd.DataFrame:
+    """Per problem searched by `method` at `budget`: its bin, how many lines its final candidates
+    have beyond the worked solution's, how many of their lines repeat, and whether it was right."""
+    top = searched[(searched.budget == budget) & (searched.method == method)].copy()
+    top["bin"] = top["problem_id"].map(bins)
+    top["lines_vs_truth"] = [np.mean([len(solution_lines(t)) for t in texts]) - (len(problems[pid].steps) + 1)
+                             for pid, texts in zip(top.problem_id, top.texts)]
+    top["repeated_lines"] = [np.mean([len(ls) - len(set(ls)) for ls in map(solution_lines, texts)])
+                             for texts in top.texts]
+    return top
 
 
 def best_of_n_from_pool(scored_pool: pd.DataFrame, problems: list[W.Problem], budgets: list[int], rule: str,

@@ -1,8 +1,24 @@
-"""Artifacts on disk: where each profile writes, atomic writes, and run ids.
+"""The study's one artifact mechanism: every file or folder it computes, written and read here.
 
-Everything a notebook computes lands under `data/<profile>/` and is written
-atomically (to a temporary name, then renamed), so an interrupted run never
-leaves a half-written file that a rerun would take as done.
+An artifact is a file (a table, a JSON record, a figure) or a folder (a
+model, the world's splits) under `data/<profile>/` or `figures/`. It is
+written atomically (to a temporary name, then renamed) with a manifest
+beside it, `<name>.artifact.json` (inside a folder: `artifact.json`), that
+records the settings that made it and the size and SHA-256 of every file.
+The manifest is written last: an artifact without one was never finished.
+
+Reading checks the manifest: a missing, unfinished or damaged artifact (its
+bytes no longer match) raises `MissingArtifact` / `CorruptArtifact`, one made
+with other settings `StaleArtifact`; each message names the path and what to
+do. `cached_table` and `build_in_chunks` rebuild what is missing or damaged
+and refuse what is stale. Every artifact a process reads or writes is
+remembered, so that a notebook can list what it depends on
+(`write_run_record`) and `python -m ttc.store check` can tell `make` which
+executed notebooks must run again after an artifact was deleted or damaged.
+
+Use: `write_table(path, table, settings)`, `read_table(path, settings)`,
+`cached_table(path, settings, build)`, `write_dir(path, fill, settings)`,
+`check_artifact(path, settings)`.
 """
 
 from __future__ import annotations
@@ -11,14 +27,40 @@ import hashlib
 import json
 import os
 import shutil
+import sys
+import warnings
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from ttc.config import ROOT, ConfigError, check_profile
+
+ANY = object()
+"""Pass as `settings` to check an artifact's bytes but not the settings that made it."""
+
+
+class ArtifactError(ConfigError):
+    """An artifact that cannot be used as it is; the message names it and says what to do."""
+
+
+class MissingArtifact(ArtifactError):
+    pass
+
+
+class CorruptArtifact(ArtifactError):
+    pass
+
+
+class StaleArtifact(ArtifactError):
+    pass
+
+
+# --------------------------------------------------------------------------
+# Where things go
 
 
 def _root(variable: str, default: Path) -> Path:
@@ -37,10 +79,24 @@ def figures_dir(profile: str) -> Path:
     return figures if profile == "full" else figures / profile
 
 
+# --------------------------------------------------------------------------
+# Settings
+
+
 def _plain(obj):
     if is_dataclass(obj):
         return asdict(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
     raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def plain(settings: Any) -> Any:
+    """Settings as JSON gives them back (dataclasses as dicts, tuples as lists), so that what was
+    written and what is wanted compare equal exactly when they are the same settings."""
+    return json.loads(json.dumps(settings, sort_keys=True, default=_plain))
 
 
 def run_id(*configs) -> str:
@@ -49,77 +105,281 @@ def run_id(*configs) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def _differing(saved: Any, wanted: Any) -> list[str]:
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        return sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+    return ["(the whole record)"]
+
+
+# --------------------------------------------------------------------------
+# Manifests
+
+
+def manifest_path(path: Path) -> Path:
     path = Path(path)
+    return path / "artifact.json" if path.is_dir() else path.with_name(path.name + ".artifact.json")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _files(path: Path) -> dict[str, dict]:
+    """Size and hash of the artifact's file, or of every file in its folder but the manifest."""
+    if path.is_file():
+        return {path.name: {"bytes": path.stat().st_size, "sha256": _sha256(path)}}
+    return {str(f.relative_to(path)): {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+            for f in sorted(path.rglob("*")) if f.is_file() and f.name != "artifact.json"}
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """The one temp-file-then-rename in the project: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
-def write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=1, sort_keys=True, default=_plain).encode())
+def _manifest_bytes(files: dict, settings: Any) -> bytes:
+    return json.dumps({"settings": plain(settings), "files": files}, indent=1, sort_keys=True).encode()
 
 
-def read_json(path: Path):
+# Everything read or written in this process, for the run record of a notebook.
+_touched: dict[str, str] = {}
+
+
+def _remember(path: Path, role: str) -> None:
+    key = str(Path(path).resolve())
+    _touched[key] = "wrote" if role == "wrote" or _touched.get(key) == "wrote" else role
+
+
+def write_file(path: Path, write: Callable[[Path], None], settings: Any = None, manifest: bool = True) -> Path:
+    """Write a file artifact: `write(tmp)` fills a temporary file, which is then renamed into place
+    and recorded with `settings`. An old manifest goes first, so a crash in between leaves an
+    artifact without a manifest (unfinished, rebuilt), never a manifest that vouches for other bytes.
+    `manifest=False` is for files that readers open and nothing reads back (the committed figures
+    and summaries, which carry their settings inside)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
+    write(tmp)
+    manifest_path(path).unlink(missing_ok=True)
+    os.replace(tmp, path)
+    if manifest:
+        _write_bytes(manifest_path(path), _manifest_bytes(_files(path), settings))
+        _remember(path, "wrote")
+    return path
+
+
+def write_dir(path: Path, fill: Callable[[Path], None], settings: Any = None) -> Path:
+    """Write a folder artifact: `fill(tmp)` writes its files into a temporary folder, which gets its
+    manifest and then replaces `path` whole."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    fill(tmp)
+    (tmp / "artifact.json").write_bytes(_manifest_bytes(_files(tmp), settings))
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+    _remember(path, "wrote")
+    return path
+
+
+def check_artifact(path: Path, settings: Any = ANY, what: str = "artifact", made_by: str = "") -> dict:
+    """The settings an artifact was made with, after checking it is whole and (unless `settings` is
+    ANY) made with `settings`. `made_by` names the notebook or step that makes it, for the message."""
+    path = Path(path)
+    how = f"run {made_by} for this profile" if made_by else "run the step that makes it"
+    manifest = manifest_path(path)
+    if not path.exists():
+        raise MissingArtifact(f"{what} {path} does not exist: {how} (make reproduce runs the notebooks in order)")
+    if not manifest.exists():
+        raise MissingArtifact(f"{what} {path} has no manifest ({manifest.name}): it was never finished; "
+                              f"remove it and {how}")
+    try:
+        record = json.loads(manifest.read_text())
+        files = record["files"]
+    except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as e:
+        raise CorruptArtifact(f"{what} {path}: its manifest {manifest} is damaged ({e}); remove {path} and "
+                              f"{how}") from None
+    if _files(path) != files:
+        raise CorruptArtifact(f"{what} {path} is damaged: its files no longer match the sizes and SHA-256 "
+                              f"recorded when it was written; remove it and {how}")
+    if settings is not ANY and record["settings"] != plain(settings):
+        raise StaleArtifact(f"{what} {path} was made with other settings (differing: "
+                            f"{_differing(record['settings'], plain(settings))}); remove it to recompute it, or "
+                            f"restore the settings it was made with")
+    _remember(path, "read")
+    return record["settings"]
+
+
+def artifact_status(path: Path) -> str:
+    """"ok", "missing" (absent or unfinished) or "corrupt", without raising."""
+    try:
+        check_artifact(path)
+        return "ok"
+    except CorruptArtifact:
+        return "corrupt"
+    except MissingArtifact:
+        return "missing"
+
+
+def remove_artifact(path: Path) -> None:
+    path = Path(path)
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        manifest_path(path).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+
+
+def reusable(path: Path, settings: Any, what: str) -> bool:
+    """Whether a finished artifact with these settings is there. A damaged or unfinished one is
+    removed (it will be rebuilt) and one made with other settings refused (StaleArtifact)."""
+    try:
+        check_artifact(path, settings, what)
+        return True
+    except (MissingArtifact, CorruptArtifact) as e:
+        if Path(path).exists():
+            warnings.warn(f"rebuilding it: {e}", stacklevel=3)
+            remove_artifact(path)
+        return False
+
+
+# --------------------------------------------------------------------------
+# Kinds of artifact
+
+
+def write_json(path: Path, obj: Any, settings: Any = None, manifest: bool = True) -> Path:
+    data = json.dumps(obj, indent=1, sort_keys=True, default=_plain).encode()
+    return write_file(path, lambda tmp: tmp.write_bytes(data), settings, manifest)
+
+
+def read_json(path: Path, settings: Any = ANY, what: str = "record", made_by: str = "") -> Any:
+    check_artifact(path, settings, what, made_by)
     return json.loads(Path(path).read_text())
 
 
-def check_settings(path: Path, saved: dict, wanted: dict, what: str) -> None:
-    """Refuse to reuse `what` at `path` when the settings it was made with are not `wanted`."""
-    if saved != wanted:
-        changed = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
-        raise ConfigError(f"{what} in {path} was made with other settings (differing: {changed}); "
-                          f"remove {path} to recompute it, or restore the settings it was made with")
+def write_table(path: Path, table: pd.DataFrame, settings: Any = None) -> Path:
+    return write_file(path, lambda tmp: table.to_parquet(tmp, index=False), settings)
 
 
-def write_table(path: Path, table: pd.DataFrame) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    table.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path, settings: Any = ANY, what: str = "table", made_by: str = "") -> pd.DataFrame:
+    """A table, checked whole and (unless `settings` is ANY) made with `settings`."""
+    check_artifact(path, settings, what, made_by)
     return pd.read_parquet(path)
 
 
-def build_in_chunks(path: Path, settings: dict, n_chunks: int, make_chunk, desc: str = "",
-                    progress: bool = True) -> pd.DataFrame:
-    """The table at `path`, built as `n_chunks` pieces `make_chunk(i)` unless it is there.
-
-    Each piece is written to `<path>.partial/` as it finishes, so an
-    interrupted build resumes with the next piece; `settings` (everything that
-    affects the table) is checked against what made the pieces or the table,
-    so nothing made with other settings is ever mixed in.
-    """
-    path = Path(path)
-    settings = json.loads(json.dumps(settings, default=_plain))
-    settings_path = path.with_name(path.stem + ".settings.json")
-    if path.exists():
-        if not settings_path.exists() or read_json(settings_path) != settings:
-            raise ConfigError(f"{path} was made with other settings; remove it to compute it again, "
-                              "or restore the settings it was made with")
-        return read_table(path)
-    partial = path.with_name(path.name + ".partial")
-    if (partial / "settings.json").exists() and read_json(partial / "settings.json") != settings:
-        raise ConfigError(f"the interrupted build in {partial} was made with other settings; remove it to "
-                          "start afresh, or restore the settings it was made with")
-    write_json(partial / "settings.json", settings)
-    pieces = []
-    for i in tqdm(range(n_chunks), desc=desc, disable=not progress, unit="chunk"):
-        piece = partial / f"chunk-{i:05d}.parquet"
-        if not piece.exists():
-            write_table(piece, make_chunk(i))
-        pieces.append(read_table(piece))
-    table = pd.concat(pieces, ignore_index=True)
-    write_json(settings_path, settings)  # before the table: a table without its settings would be refused
-    write_table(path, table)
-    shutil.rmtree(partial, ignore_errors=True)
+def cached_table(path: Path, settings: Any, build: Callable[[], pd.DataFrame], what: str = "table") -> pd.DataFrame:
+    """The table at `path` if it was made with `settings`; otherwise `build()`, written there."""
+    if reusable(path, settings, what):
+        return pd.read_parquet(path)
+    table = build()
+    write_table(path, table, settings)
     return table
+
+
+def save_figure(fig, folder: Path, name: str, settings: Any = None) -> list[str]:
+    """PNG and PDF of a matplotlib figure, the settings behind it written into each file's metadata
+    (figures are for readers, so they get no manifest beside them in the committed folder)."""
+    described = json.dumps(plain(settings), sort_keys=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        # Fixed metadata so that a rerun with the same results writes the same PDF bytes.
+        meta = {"Description": described} if ext == "png" else {"Subject": described, "CreationDate": None}
+        path = write_file(Path(folder) / f"{name}.{ext}",
+                          lambda tmp, ext=ext, meta=meta: fig.savefig(tmp, format=ext, bbox_inches="tight",
+                                                                      metadata=meta), manifest=False)
+        paths.append(str(path))
+    return paths
+
+
+# --------------------------------------------------------------------------
+# Chunked builds
 
 
 def chunk_seed(seed: int, chunk: int) -> int:
     """The seed of piece `chunk` of a chunked computation: a function of (seed, chunk) alone."""
     return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0])
+
+
+def partial_dir(path: Path, settings: Any) -> Path:
+    """Where the pieces of an unfinished build of `path` with `settings` wait. Keyed by the
+    settings, so an interrupted build resumes only with its own settings, and a build that failed
+    (say, on a bad setting) never blocks a corrected rerun."""
+    path = Path(path)
+    return path.with_name(path.name + ".partial") / run_id(plain(settings))
+
+
+def build_in_chunks(path: Path, settings: dict, n_chunks: int, make_chunk: Callable[[int], pd.DataFrame],
+                    desc: str = "", progress: bool = True) -> pd.DataFrame:
+    """The table at `path`, built as `n_chunks` pieces `make_chunk(i)` unless it is there.
+
+    Each piece is written as it finishes, so an interrupted build resumes
+    with the next piece; `settings` (everything that affects the table) is
+    recorded with the table, so nothing made with other settings is reused.
+    """
+    path = Path(path)
+    if reusable(path, settings, "table"):
+        return pd.read_parquet(path)
+    partial = partial_dir(path, settings)
+    pieces = []
+    for i in tqdm(range(n_chunks), desc=desc, disable=not progress, unit="chunk"):
+        piece = partial / f"chunk-{i:05d}.parquet"
+        if not reusable(piece, settings | {"chunk": i}, "piece"):
+            write_table(piece, make_chunk(i), settings | {"chunk": i})
+        pieces.append(pd.read_parquet(piece))
+    table = pd.concat(pieces, ignore_index=True)
+    write_table(path, table, settings)
+    shutil.rmtree(partial.parent, ignore_errors=True)
+    return table
+
+
+# --------------------------------------------------------------------------
+# Run records, and the check `make reproduce` runs first
+
+
+def write_run_record(path: Path) -> Path:
+    """The artifacts this process read and wrote (what a notebook's results depend on), as JSON."""
+    record = {p: role for p, role in sorted(_touched.items()) if Path(p).exists()}
+    data = json.dumps({"artifacts": record}, indent=1).encode()
+    _write_bytes(Path(path), data)
+    return Path(path)
+
+
+def stale_notebooks(executed: Path) -> list[tuple[Path, str]]:
+    """Executed notebooks in `executed` whose run record lists an artifact now missing or damaged."""
+    out = []
+    for record in sorted(Path(executed).glob("*.artifacts.json")):
+        try:
+            artifacts = json.loads(record.read_text())["artifacts"]
+        except (json.JSONDecodeError, KeyError):
+            out.append((record, "its run record is damaged"))
+            continue
+        for p in artifacts:
+            status = artifact_status(Path(p))
+            if status != "ok":
+                out.append((record, f"{p} is {status}"))
+                break
+    return out
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] != "check":
+        print("usage: python -m ttc.store check data/<profile>/notebooks", file=sys.stderr)
+        return 2
+    for record, why in stale_notebooks(Path(argv[1])):
+        notebook = record.with_name(record.name.removesuffix(".artifacts.json") + ".ipynb")
+        print(f"{notebook.name} runs again: {why}")
+        notebook.unlink(missing_ok=True)
+        record.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

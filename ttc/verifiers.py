@@ -19,43 +19,24 @@ Use: `labels = label_steps(policy, tokenizer, problems, LabelConfig(...), path)`
 
 from __future__ import annotations
 
-import json
-import math
-import shutil
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoTokenizer, LlamaForTokenClassification
+from transformers import AutoTokenizer, LlamaForTokenClassification
 
 from ttc import world as W
-from ttc.config import ConfigError, check_fields, check_range
+from ttc.config import check_fields, check_range
 from ttc.lm import count_parameters, model_record
-from ttc.sampling import Ledger, Sampler, processing_flops
-from ttc.store import build_in_chunks, chunk_seed, read_json, write_json
+from ttc.compute import Ledger, processing_flops
+from ttc.sampling import Sampler
+from ttc.finetune import Example, FinetuneConfig, batch_of, load_base, train_and_save, value_loss
+from ttc.store import build_in_chunks, check_artifact, chunk_seed, plain
+from ttc.text import render, solution_lines
 from ttc.tokenizer import newline_id
-
-# --------------------------------------------------------------------------
-# Solutions as lines
-
-
-def solution_lines(text: str) -> list[str]:
-    """The lines of a completion (work steps, then the answer line); a trailing empty piece is not a line."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
-def render(prompt: str, lines: list[str] | tuple[str, ...]) -> str:
-    """Prompt plus lines, each closed by a newline: the text a verifier reads, and a rollout's prefix."""
-    return prompt + "".join(f"{line}\n" for line in lines)
-
 
 # --------------------------------------------------------------------------
 # Monte Carlo step labels
@@ -129,7 +110,7 @@ def label_steps(policy, tokenizer, problems: list[W.Problem], cfg: LabelConfig, 
 # The verifier model
 
 
-def _encode(tokenizer, prompt: str, lines: list[str]) -> tuple[list[int], list[int]]:
+def encode(tokenizer, prompt: str, lines: list[str]) -> tuple[list[int], list[int]]:
     """Token ids of prompt + lines, and the position of the newline that closes each line."""
     ids = tokenizer(render(prompt, lines))["input_ids"]
     n_prompt = len(tokenizer(prompt)["input_ids"])
@@ -139,16 +120,6 @@ def _encode(tokenizer, prompt: str, lines: list[str]) -> tuple[list[int], list[i
         raise ValueError(f"found {len(ends)} line ends for {len(lines)} lines: the tokenizer must keep "
                          "each newline a token of its own")
     return ids, ends
-
-
-def _batch(encoded: list[tuple[list[int], list[int]]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(ids) for ids, _ in encoded)
-    ids = torch.full((len(encoded), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(encoded), width), dtype=torch.long)
-    for r, (row, _) in enumerate(encoded):
-        ids[r, :len(row)] = torch.tensor(row)  # right padding: positions start at 0 in every row
-        mask[r, :len(row)] = 1
-    return ids, mask
 
 
 class Verifier:
@@ -164,9 +135,8 @@ class Verifier:
     @classmethod
     def load(cls, path: Path, **kwargs) -> "Verifier":
         path = Path(path)
-        if not (path / "verifier.json").exists():
-            raise ConfigError(f"no trained verifier in {path}; run notebook 03 (train_verifier) first")
-        model = LlamaForTokenClassification.from_pretrained(path)
+        check_artifact(path, what="trained verifier", made_by="notebook 03")
+        model = LlamaForTokenClassification.from_pretrained(path, use_safetensors=True)
         return cls(model, AutoTokenizer.from_pretrained(path), **kwargs)
 
     def score(self, prompts: list[str], lines: list[list[str]]) -> list[list[float]]:
@@ -185,8 +155,9 @@ class Verifier:
         lengths: dict[tuple, int] = {}
         for start in range(0, len(unique), self.batch_size):
             chunk = unique[start:start + self.batch_size]
-            encoded = [_encode(self.tokenizer, p, list(ls)) for p, ls in chunk]
-            ids, mask = _batch(encoded, self.tokenizer.pad_token_id)
+            encoded = [encode(self.tokenizer, p, list(ls)) for p, ls in chunk]
+            ids, mask, _, _ = batch_of([Example("", tuple(row), (), ()) for row, _ in encoded],
+                                       self.tokenizer.pad_token_id)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 logits = self.model(input_ids=ids, attention_mask=mask).logits[..., 0].float()
             values = torch.sigmoid(logits)
@@ -220,12 +191,15 @@ class VerifierConfig:
 
     def __post_init__(self):
         check_fields(self)
-        check_range(self, "lr", 1e-7, 1.0)
-        for name in ("batch_size", "max_epochs", "evals_per_epoch", "patience"):
-            check_range(self, name, 1)
-        check_range(self, "val_fraction", 0.01, 0.5)
         check_range(self, "dropout", 0.0, 0.9)
-        check_range(self, "weight_decay", 0.0, 1.0)
+        self.finetune_config()  # checks the training settings
+
+
+    def finetune_config(self) -> FinetuneConfig:
+        return FinetuneConfig(lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
+                              evals_per_epoch=self.evals_per_epoch, patience=self.patience,
+                              val_fraction=self.val_fraction, weight_decay=self.weight_decay, bf16=self.bf16,
+                              seed=self.seed)
 
 
 def training_examples(labels: pd.DataFrame, problems: dict[str, W.Problem], kind: str) -> pd.DataFrame:
@@ -240,112 +214,32 @@ def training_examples(labels: pd.DataFrame, problems: dict[str, W.Problem], kind
     return pd.DataFrame(rows)
 
 
-def _loss(model, examples: list[dict], tokenizer, bf16: bool) -> tuple[torch.Tensor, int]:
-    encoded = [_encode(tokenizer, e["prompt"], e["lines"]) for e in examples]
-    ids, mask = _batch(encoded, tokenizer.pad_token_id)
-    rows = torch.tensor([r for r, (_, ends) in enumerate(encoded) for _ in ends])
-    cols = torch.tensor([c for _, ends in encoded for c in ends])
-    targets = torch.tensor([t for e in examples for t in e["targets"]], dtype=torch.float32)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        logits = model(input_ids=ids, attention_mask=mask).logits[..., 0].float()
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[rows, cols], targets, reduction="sum")
-    return loss, len(targets)
+def encoded_examples(table: pd.DataFrame, tokenizer) -> list[Example]:
+    """`training_examples` as the fine-tuning loop's examples: a target at the end of every line."""
+    out = []
+    for r in table.itertuples():
+        ids, ends = encode(tokenizer, r.prompt, r.lines)
+        out.append(Example(r.problem_id, tuple(ids), tuple(ends), tuple(r.targets)))
+    return out
 
 
-def _mean_loss(model, examples: list[dict], tokenizer, bf16: bool, batch_size: int) -> float:
-    model.eval()
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, len(examples), batch_size):
-            loss, n = _loss(model, examples[i:i + batch_size], tokenizer, bf16)
-            total, count = total + float(loss), count + n
-    model.train()
-    return total / max(count, 1)
+def verifier_settings(cfg: "VerifierConfig", base_dir: Path, n_labels: int) -> dict:
+    """What makes a trained verifier: its training settings, the base model it starts from, the labels."""
+    base_dir = Path(base_dir)
+    return plain({"config": cfg, "base": base_dir.name, "base_model": model_record(base_dir), "labels": n_labels})
 
 
 def train_verifier(labels: pd.DataFrame, problems: dict[str, W.Problem], base_dir: Path, cfg: VerifierConfig,
                    out_dir: Path, progress: bool = True) -> dict:
-    """Train a PRM or ORM from the ladder checkpoint in `base_dir`; saved to `out_dir` (skipped when there).
-
-    Problems, not solutions, are split into training and validation, so that
-    early stopping sees problems the verifier was not trained on. The weights
-    with the best validation loss are kept.
-    """
-    out_dir, base_dir = Path(out_dir), Path(base_dir)
-    settings = json.loads(json.dumps({"config": asdict(cfg), "base": str(base_dir.name),
-                                      "base_model": model_record(base_dir),
-                                      "labels": len(labels)}))
-    if (out_dir / "verifier.json").exists():
-        meta = read_json(out_dir / "verifier.json")
-        if meta["settings"] != settings:
-            raise ConfigError(f"the verifier in {out_dir} was trained with other settings; remove it to "
-                              "train again, or restore the settings it was made with")
-        return meta
+    """Train a PRM or ORM from the ladder checkpoint in `base_dir` with the study's fine-tuning loop;
+    saved to `out_dir` (skipped when it is there with the same settings)."""
+    base_dir = Path(base_dir)
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
-    examples = training_examples(labels, problems, cfg.kind)
-    ids = sorted(examples["problem_id"].unique())
-    rng = np.random.default_rng(cfg.seed)
-    held = set(rng.choice(ids, size=max(1, round(cfg.val_fraction * len(ids))), replace=False).tolist())
-    train = examples[~examples.problem_id.isin(held)].to_dict("records")
-    val = examples[examples.problem_id.isin(held)].to_dict("records")
-    if not train:
-        raise ConfigError(f"val_fraction={cfg.val_fraction} leaves no training problems out of {len(ids)}")
-
-    torch.manual_seed(cfg.seed)
-    config = AutoConfig.from_pretrained(base_dir)
-    config.num_labels, config.classifier_dropout = 1, cfg.dropout
-    model = LlamaForTokenClassification.from_pretrained(base_dir, config=config)
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-    total = steps_per_epoch * cfg.max_epochs
-    eval_every = max(1, steps_per_epoch // cfg.evals_per_epoch)
-    best = (math.inf, 0, None)  # (val loss, step, state)
-    curve, waited, started, step = [], 0, time.time(), 0
-    bar = tqdm(total=total, desc=f"train {cfg.kind.upper()}", disable=not progress, unit="step")
-    for epoch in range(cfg.max_epochs):
-        order = rng.permutation(len(train))
-        for b in range(steps_per_epoch):
-            # Linear warm-up over the first 5% of steps, then constant: early stopping decides the end.
-            for group in opt.param_groups:
-                group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, total // 20))
-            batch = [train[i] for i in order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
-            loss, n = _loss(model, batch, tokenizer, cfg.bf16)
-            loss = loss / n
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            step += 1
-            bar.update(1)
-            if step % eval_every == 0 or step == total:
-                val_loss = _mean_loss(model, val, tokenizer, cfg.bf16, 256)
-                curve.append({"step": step, "epoch": step / steps_per_epoch, "train_loss": loss.item(),
-                              "val_loss": val_loss})
-                bar.set_postfix(val=f"{val_loss:.4f}")
-                if val_loss < best[0]:
-                    best = (val_loss, step, {k: v.detach().clone() for k, v in model.state_dict().items()})
-                    waited = 0
-                else:
-                    waited += 1
-            if waited >= cfg.patience:
-                break
-        if waited >= cfg.patience:
-            break
-    bar.close()
-    model.load_state_dict(best[2])
-    meta = {"kind": cfg.kind, "best_val_loss": best[0], "best_step": best[1], "steps": step,
-            "train_solutions": len(train), "val_solutions": len(val), "val_problems": sorted(held),
-            "curve": curve, "wall_s": time.time() - started, "settings": settings}
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.eval()
-    model.save_pretrained(tmp)  # safetensors
-    tokenizer.save_pretrained(tmp)
-    write_json(tmp / "verifier.json", meta)  # last: its presence marks a finished verifier
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
-    return meta
+    return train_and_save(
+        out_dir, verifier_settings(cfg, base_dir, len(labels)),
+        lambda: load_base(base_dir, "value", seed=cfg.seed, dropout=cfg.dropout), tokenizer,
+        lambda: encoded_examples(training_examples(labels, problems, cfg.kind), tokenizer), value_loss,
+        cfg.finetune_config(), what=cfg.kind.upper(), extra={"kind": cfg.kind}, progress=progress)
 
 
 # --------------------------------------------------------------------------
@@ -357,7 +251,7 @@ def score_pool(verifier: Verifier, name: str, pool: pd.DataFrame, problems: dict
     """Per distinct (problem, text) of the pool, and per line of it: the verifier's score and the
     world's truth (`on_track`). Aggregate per sample with `ttc.selection.aggregate`.
 
-    Cached at `path` (keyed by `settings`, which should name the verifier and the pool) and
+    Cached at `path` (keyed by `settings`, which should hold the verifier's and the pool's) and
     built in resumable chunks of problems.
     """
     distinct = pool.drop_duplicates(["problem_id", "text"])[["problem_id", "text"]]
@@ -375,7 +269,7 @@ def score_pool(verifier: Verifier, name: str, pool: pd.DataFrame, problems: dict
                      for j, (s, t) in enumerate(zip(sc, truth))]
         return pd.DataFrame(rows, columns=["problem_id", "text", "line", "n_lines", "score", "on_track"])
 
-    return build_in_chunks(path, {"verifier": name, **settings}, len(chunks), make_chunk,
+    return build_in_chunks(path, settings, len(chunks), make_chunk,
                            desc=f"score the pool with the {name}", progress=progress)
 
 

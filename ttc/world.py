@@ -17,6 +17,8 @@ difficulty levels 1-5 (the analogue of MATH's hand-labelled levels): more
 steps and harder operations. Grading is exact, and `check_steps` says for
 every step whether it is right given the question and the steps before it.
 
+The text format itself (prompt, lines, answer line) is `ttc.text`'s.
+
 Use: `splits = make_splits(WorldConfig(...))`, then `prompt(problem)`,
 `grade(problem, completion)`, `check_steps(problem, steps)`.
 """
@@ -30,13 +32,10 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from ttc import text as T
 from ttc.config import ConfigError, as_tuple, check_fields, check_range
 
 LEVELS = (1, 2, 3, 4, 5)
-QUESTION_PREFIX = "Q: "
-ANSWER_PREFIX = "A: "
-NO_ANSWER = None
-"""What `extract_answer` returns when a text holds no well-formed answer line."""
 
 
 @dataclass(frozen=True)
@@ -57,61 +56,23 @@ class Problem:
 
 
 # --------------------------------------------------------------------------
-# Text format shared by every family
+# Problems in the study's text format (ttc.text)
 
 
 def prompt(problem: Problem) -> str:
     """The text a policy is given; its completion is the solution."""
-    return f"{QUESTION_PREFIX}{problem.question}\n"
-
-
-def solution_text(steps: tuple[str, ...] | list[str], answer: str) -> str:
-    return "".join(f"{s}\n" for s in steps) + f"{ANSWER_PREFIX}{answer}"
+    return T.prompt(problem.question)
 
 
 def document(problem: Problem) -> str:
     """Prompt plus worked solution: one pretraining document (before end-of-text)."""
-    return prompt(problem) + solution_text(problem.steps, problem.answer)
-
-
-_ANSWER_LINE = re.compile(r"^A:\s*(\d{1,40})\s*$")
-
-
-def extract_answer(completion: object) -> str | None:
-    """The final answer of a completion, or NO_ANSWER. Never raises.
-
-    The answer is the first line that starts with "A:"; it must hold a
-    non-negative integer and nothing else, otherwise the completion has no
-    answer (a malformed answer line is not searched past, as a grader reading
-    the solution top to bottom would stop there).
-    """
-    if not isinstance(completion, str):
-        return NO_ANSWER
-    for line in completion.split("\n"):
-        if line.startswith("A:"):
-            m = _ANSWER_LINE.match(line)
-            return str(int(m.group(1))) if m else NO_ANSWER
-    return NO_ANSWER
-
-
-def split_steps(completion: str) -> list[str]:
-    """The work steps of a completion: its lines before the answer line."""
-    steps = []
-    for line in completion.split("\n"):
-        if line.startswith("A:"):
-            break
-        steps.append(line)
-    # A completion cut off mid-line still ends in its partial step; an empty
-    # trailing piece after the last newline is not a step.
-    if steps and steps[-1] == "":
-        steps.pop()
-    return steps
+    return prompt(problem) + T.solution_text(problem.steps, problem.answer)
 
 
 def grade(problem: Problem, completion: str) -> bool:
     """Exact grading: the extracted answer equals the problem's answer."""
-    answer = extract_answer(completion)
-    return answer is not NO_ANSWER and answer == problem.answer
+    answer = T.extract_answer(completion)
+    return answer is not T.NO_ANSWER and answer == problem.answer
 
 
 def check_steps(problem: Problem, steps: list[str] | tuple[str, ...]) -> list[bool]:
@@ -139,11 +100,11 @@ def lines_on_track(problem: Problem, lines: list[str] | tuple[str, ...]) -> list
     """For each line of a completion (work steps, then the answer line): whether the completion
     is still right up to and including it. The answer line is right when every step before it is
     and its answer is correct; anything after the answer line is not."""
-    answer_at = next((i for i, line in enumerate(lines) if line.startswith("A:")), len(lines))
+    answer_at = next((i for i, line in enumerate(lines) if T.is_answer_line(line)), len(lines))
     track = on_track(problem, lines[:answer_at])
     if answer_at == len(lines):
         return track
-    answered = all(track) and extract_answer(lines[answer_at]) == problem.answer
+    answered = all(track) and T.extract_answer(lines[answer_at]) == problem.answer
     return track + [answered] + [False] * (len(lines) - answer_at - 1)
 
 
@@ -169,7 +130,6 @@ class Family(Protocol):
         unreadable so nothing can follow from it)."""
 
 
-_INT = re.compile(r"^\d{1,12}$")
 
 
 class ModChain:
@@ -184,8 +144,8 @@ class ModChain:
 
     name = "modchain"
     _OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
-    _STEP = re.compile(r"^(\d{1,12})([+\-*])(\d{1,12})=(\d{1,12})$")
-    _QUESTION = re.compile(r"^(\d+)((?: [+\-*]\d+)+) \(mod (\d+)\)$")
+    _STEP = re.compile(r"^([0-9]{1,12})([+\-*])([0-9]{1,12})=([0-9]{1,12})$")
+    _QUESTION = re.compile(r"^([0-9]+)((?: [+\-*][0-9]+)+) \(mod ([0-9]+)\)$")
 
     def generate(self, rng, level, config):
         lo, hi = config.modchain_ops[level - 1]
@@ -239,8 +199,8 @@ class ColumnAddition:
     """
 
     name = "addition"
-    _STEP = re.compile(r"^(\d)\+(\d)\+(\d)=(\d{1,2})$")
-    _QUESTION = re.compile(r"^(\d+)\+(\d+)$")
+    _STEP = re.compile(r"^([0-9])\+([0-9])\+([0-9])=([0-9]{1,2})$")
+    _QUESTION = re.compile(r"^([0-9]+)\+([0-9]+)$")
 
     def generate(self, rng, level, config):
         lo, hi = config.addition_digits[level - 1]
@@ -310,6 +270,7 @@ class WorldConfig:
         check_fields(self)
         for name in ("n_train", "n_val", "n_test"):
             check_range(self, name, low=1)
+        check_range(self, "seed", low=0)
         check_range(self, "modulus", low=2, high=999)
         unknown = [f for f in self.families if f not in FAMILIES]
         if unknown or not self.families:

@@ -1,0 +1,57 @@
+"""The study config: every notebook parameter validated before any work, each bad value named."""
+
+import pytest
+
+from ttc.config import ConfigError
+from ttc.study import PARAMETERS, Study, StudyConfig, profile_params
+
+
+def params(**overrides):
+    return profile_params("tiny") | overrides
+
+
+def test_every_profile_gives_every_parameter_and_builds():
+    for profile in ("full", "quick", "tiny"):
+        p = profile_params(profile)
+        assert set(p) == set(PARAMETERS)
+        config = StudyConfig.from_params(p)
+        assert config.profile == profile and config.world.seed == config.seed == p["seed"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"budgets": [0, 4]}, r"budgets=\[0, 4\] must be a non-empty list"),
+    ({"budgets": []}, r"budgets=\[\] must be a non-empty list"),
+    ({"budgets": 4}, r"budgets=4 must be a list"),
+    ({"budgets": [8, 4]}, r"increasing order"),
+    ({"budgets": [4, 16]}, r"exceed the pool's 8 samples"),
+    ({"search_temperature": -1}, r"temperature=-1 is out of range"),
+    ({"max_rounds": 0}, r"max_rounds=0 is out of range"),
+    ({"seed": -1}, r"seed=-1 is out of range"),
+    ({"demo_budget": 3}, r"demo_budget=3 is not one of the searched budgets \[4, 8\]"),
+    ({"n_search_problems_top": 20}, r"n_problems_top=20 is out of range"),
+    ({"n_search_problems": 400}, r"n_search_problems=400 exceeds the 40 test problems"),
+    ({"verifier_base": "d64-l4"}, r"verifier_base='d64-l4' is not in the ladder"),
+    ({"n_label_problems": 0}, r"n_label_problems=0 is out of range"),
+    ({"verifier_lr": 7.0}, r"lr=7.0 is out of range"),
+    ({"profile": "huge"}, r"profile='huge' is not a known profile; use one of full, quick, tiny"),
+])
+def test_bad_parameters_are_refused_with_their_value(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        StudyConfig.from_params(params(**overrides))
+
+
+def test_a_demo_can_be_skipped_whatever_its_budget():
+    assert StudyConfig.from_params(params(demo_problems=0, demo_budget=3)).selection.demo_problems == 0
+
+
+def test_a_notebook_namespace_overrides_its_profile_and_fills_the_rest_from_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TTC_DATA_ROOT", str(tmp_path))
+    study = Study.from_namespace({"profile": "tiny", "n_pool": 16, "unrelated": object()})
+    assert study.config.pool.n == 16 and study.config.world.n_test == 40 and study.data == tmp_path / "tiny"
+
+
+def test_reading_before_the_upstream_notebook_ran_names_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TTC_DATA_ROOT", str(tmp_path))
+    study = Study.from_params(params())
+    with pytest.raises(ConfigError, match="does not exist: run notebook 01 for this profile"):
+        study.splits()

@@ -1,0 +1,276 @@
+"""Findings rendered from numbers: each notebook's summary, its closing text, and the README's results.
+
+Each notebook ends by building a small JSON summary of its headline numbers
+from its results tables (`summary_NN`), saving it beside its figures
+(`save_summary`: `figures/NN_summary.json` for the full profile, committed;
+`figures/<profile>/` otherwise) and rendering its findings from it
+(`findings_NN`), so that no number in the prose is typed by hand. The
+README's results section is rendered from the committed summaries:
+`python -m ttc.report readme` rewrites it, and a test fails when they disagree.
+
+Use: `s = summary_03(...)`; `save_summary(study, "03", s)`; `Markdown(findings_03(s))`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from ttc.config import ROOT
+from ttc.store import figures_dir, plain, write_json
+
+NOTEBOOKS = ("01", "02", "03", "04", "05")
+README_START, README_END = "<!-- results: rendered by `python -m ttc.report readme` -->", "<!-- results end -->"
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.{digits}f}%"
+
+
+def _pts(x: float) -> str:
+    return f"{100 * x:+.1f} points"
+
+
+def _budget_key(d: dict) -> dict:
+    return {str(k): v for k, v in d.items()}
+
+
+def _by_number(d: dict) -> list:
+    """Items of a dict keyed by budgets or bins, in numeric order (JSON keeps them as sorted strings)."""
+    return sorted(d.items(), key=lambda kv: float(kv[0]) if str(kv[0]).replace(".", "").isdigit() else math.inf)
+
+
+def save_summary(study, number: str, summary: dict) -> dict:
+    """`figures/NN_summary.json` (full profile) or `figures/<profile>/NN_summary.json`, with the
+    profile and every setting of the study beside the numbers. Returns the summary as read back
+    from JSON, so that the notebook renders exactly what the README will."""
+    record = {"notebook": number, "profile": study.config.profile, "summary": plain(summary),
+              "settings": study.describe()}
+    write_json(figures_dir(study.config.profile) / f"{number}_summary.json", record, manifest=False)
+    return record["summary"]
+
+
+def load_summaries(folder: Path | None = None) -> dict[str, dict]:
+    folder = Path(folder) if folder else ROOT / "figures"
+    return {n: json.loads((folder / f"{n}_summary.json").read_text())["summary"]
+            for n in NOTEBOOKS if (folder / f"{n}_summary.json").exists()}
+
+
+# --------------------------------------------------------------------------
+# 01: the ladder
+
+
+def summary_01(summary: pd.DataFrame, spread: dict, checks: dict, policy: str, tokens: int) -> dict:
+    models = [{"name": r["name"], "parameters": int(r["parameters"]), "greedy": float(r["greedy"]),
+               "pass1": float(r["pass1"]), "wall_s": float(r["wall_s"]), "final_val_loss": float(r["final_val_loss"]),
+               "policy": r["name"] == policy} for _, r in summary.sort_values("parameters").iterrows()]
+    return {"tokens": int(tokens), "policy": policy, "models": models, "policy_spread": spread,
+            "span": models[-1]["parameters"] / next(m["parameters"] for m in models if m["policy"]),
+            "checks": {name: bool(ok) for name, (ok, _) in checks.items()}}
+
+
+def findings_01(s: dict) -> str:
+    rows = "\n".join(f"| {m['name']}{' (policy)' if m['policy'] else ''} | {m['parameters']:,} | {_pct(m['greedy'])} | "
+                     f"{_pct(m['pass1'])} | {m['wall_s']:.0f} s | {m['final_val_loss']:.3g} |" for m in s["models"])
+    largest, sp = s["models"][-1], s["policy_spread"]
+    checks = "\n".join(f"- {'holds' if ok else '**does not hold**'}: {name}" for name, ok in s["checks"].items())
+    return (f"Pretrained on D = {s['tokens']:,} tokens per model.\n\n"
+            "| model | parameters | greedy | pass@1 | pretraining wall time | validation loss |\n"
+            "| --- | --- | --- | --- | --- | --- |\n" + rows + "\n\n" + checks + "\n\n"
+            f"The largest model, {largest['name']}, has {s['span']:.1f}x the policy's parameters. The policy's "
+            f"pass@1 is below 0.1 on {_pct(sp['below_0.1'])} of test problems and above 0.9 on "
+            f"{_pct(sp['above_0.9'])}.")
+
+
+# --------------------------------------------------------------------------
+# 02: the pool and difficulty
+
+
+def summary_02(pool: pd.DataFrame, stats: pd.DataFrame, cov: pd.DataFrame) -> dict:
+    bins = stats.groupby("bin")["pass1"].agg(["min", "mean", "max"])
+    gain = cov.pivot(index="k", columns="bin", values="pass_at_k")
+    return {"problems": int(stats.shape[0]), "samples_per_problem": int(stats["n"].iloc[0]),
+            "correct": float(pool.correct.mean()), "mean_tokens": float(pool.n_tokens.mean()),
+            "distinct_texts": int(pool.drop_duplicates(["problem_id", "text"]).shape[0]),
+            "bins": {str(b): {k: float(v) for k, v in r.items()} for b, r in bins.iterrows()},
+            "never_solved": int((stats["c"] == 0).sum()),
+            "below_0.1": float((stats.pass1 < 0.1).mean()), "above_0.9": float((stats.pass1 > 0.9).mean()),
+            "coverage_k": int(gain.index.max()),
+            "coverage_first": {str(b): float(v) for b, v in gain.iloc[0].items()},
+            "coverage_last": {str(b): float(v) for b, v in gain.iloc[-1].items()}}
+
+
+def findings_02(s: dict) -> str:
+    bins = "\n".join(f"| {b} | {r['min']:.2f} | {r['mean']:.2f} | {r['max']:.2f} | {s['coverage_first'][b]:.2f} | "
+                     f"{s['coverage_last'][b]:.2f} |" for b, r in _by_number(s["bins"]))
+    return (f"The pool: {s['problems']:,} test problems x {s['samples_per_problem']} samples, "
+            f"{_pct(s['correct'])} correct, {s['mean_tokens']:.1f} tokens on average, "
+            f"{s['distinct_texts']:,} distinct (problem, solution) texts. {s['never_solved']} problems were never "
+            f"solved; {_pct(s['below_0.1'])} have pass@1 below 0.1 and {_pct(s['above_0.9'])} above 0.9.\n\n"
+            f"| oracle bin | pass@1 min | mean | max | coverage at k = 1 | at k = {s['coverage_k']} |\n"
+            "| --- | --- | --- | --- | --- | --- |\n" + bins)
+
+
+# --------------------------------------------------------------------------
+# 03: verifiers
+
+
+def summary_03(labels: pd.DataFrame, metas: dict, aucs: dict, within: dict, within_by_bin: pd.DataFrame,
+               curves: pd.DataFrame, agreement: float, budgets: list[int]) -> dict:
+    inner = labels[labels.step < labels.n_lines - 1]
+    at = curves.set_index(["method", "budget"])["accuracy"]
+    n = 64 if 64 in budgets else budgets[-1]
+    return {"labelled_problems": int(labels.problem_id.nunique()),
+            "labelled_solutions": int(labels.groupby(["problem_id", "solution"]).ngroups),
+            "labelled_lines": int(len(labels)),
+            "mc_label_on_track": float(inner[inner.on_track].mc_label.mean()),
+            "mc_label_off_track": float(inner[~inner.on_track].mc_label.mean()),
+            "training": {k: {"best_val_loss": float(m["best_val_loss"]), "best_step": int(m["best_step"]),
+                             "steps": int(m["steps"])} for k, m in metas.items()},
+            "auc": {f"{name} {kind}": float(v) for (name, kind), v in aucs.items()},
+            "within_auc": {name: float(w.mean()) for name, w in within.items()},
+            "within_auc_by_bin": {name: {str(b): float(v) for b, v in col.dropna().items()}
+                                  for name, col in within_by_bin.items()},
+            "n": n, "accuracy_at_n": {m: float(at[(m, n)]) for m in curves.method.unique()},
+            "accuracy_at_1": {m: float(at[(m, 1)]) for m in curves.method.unique()},
+            "max_budget": int(budgets[-1]),
+            "accuracy_at_max": {m: float(at[(m, budgets[-1])]) for m in curves.method.unique()},
+            "bins_agree": float(agreement)}
+
+
+def findings_03(s: dict) -> str:
+    a, n = s["accuracy_at_n"], s["n"]
+    prm, major, orm = a["PRM last, weighted"], a["majority vote"], a["ORM, weighted"]
+    bins = ", ".join(f"{v:.2f} (bin {b})" for b, v in _by_number(s["within_auc_by_bin"]["PRM"]))
+
+    def verdict(diff: float) -> str:
+        return "ahead" if diff > 0.01 else "behind" if diff < -0.01 else "level"
+
+    return (f"- **Labels**: {s['labelled_problems']} training problems, {s['labelled_solutions']:,} solutions, "
+            f"{s['labelled_lines']:,} labelled lines; the mean Monte Carlo label is {s['mc_label_on_track']:.3f} on "
+            f"lines truly on track and {s['mc_label_off_track']:.3f} on lines off track.\n"
+            f"- **Across problems**: PRM step AUC {s['auc']['PRM step']:.3f} (ORM {s['auc']['ORM step']:.3f}); "
+            f"final-answer AUC over all pool samples {s['auc']['PRM final']:.3f} (ORM {s['auc']['ORM final']:.3f}). "
+            f"Predicted difficulty bins agree with the oracle bins on {_pct(s['bins_agree'])} of problems.\n"
+            f"- **Within a problem** (what selection needs): mean AUC of the PRM's final score among one problem's own "
+            f"samples {s['within_auc']['PRM']:.3f} ({bins}); ORM {s['within_auc']['ORM']:.3f}.\n"
+            f"- **Best-of-N at N = {n}**: PRM-weighted {_pct(prm)} against majority vote {_pct(major)} "
+            f"({verdict(prm - major)}, {_pts(prm - major)}), against ORM-weighted {_pct(orm)} "
+            f"({verdict(prm - orm)}); step aggregation last / min / prod: {_pct(prm)} / "
+            f"{_pct(a['PRM min, weighted'])} / {_pct(a['PRM prod, weighted'])}. Plain best-of-N (the single "
+            f"highest score) goes from {_pct(s['accuracy_at_1']['PRM last, best-of-N'])} at N = 1 to "
+            f"{_pct(s['accuracy_at_max']['PRM last, best-of-N'])} at N = {s['max_budget']}.")
+
+
+# --------------------------------------------------------------------------
+# 04: search
+
+
+def summary_04(results: pd.DataFrame, by_bin: pd.DataFrame) -> dict:
+    acc = results.groupby(["method", "budget"])["correct"].mean().unstack("budget")
+    problems = results.groupby("budget")["problem_id"].nunique()
+    gap = by_bin.pivot_table(index=["bin", "budget"], columns="method", values="accuracy")
+    beam_gap = (gap["beam M=sqrt N"] - gap["best-of-N weighted"]).unstack("budget")
+    return {"accuracy": {m: _budget_key(r.dropna().to_dict()) for m, r in acc.iterrows()},
+            "problems": _budget_key(problems.to_dict()),
+            "beam_minus_best_of_n_by_bin": {str(b): _budget_key(r.dropna().to_dict()) for b, r in beam_gap.iterrows()}}
+
+
+def findings_04(s: dict) -> str:
+    acc = s["accuracy"]
+    budgets = [b for b, _ in _by_number(s["problems"])]
+    order = ["best-of-N weighted", "majority vote"] + sorted(m for m in acc if m not in ("best-of-N weighted",
+                                                                                          "majority vote"))
+    rows = "\n".join(f"| {m} | " + " | ".join(_pct(acc[m].get(b)) if b in acc[m] else "-" for b in budgets) + " |"
+                     for m in order)
+    bon, beam = acc["best-of-N weighted"], acc["beam M=sqrt N"]
+    ahead = [b for b in budgets if b in beam and beam[b] > bon[b]]
+    best_search = {b: max(((acc[m][b], m) for m in order if m != "majority vote" and b in acc[m]), key=lambda x: x[0])
+                   for b in budgets}
+    return ("| accuracy | " + " | ".join(f"N = {b}" for b in budgets) + " |\n| --- |" + " --- |" * len(budgets) +
+            "\n" + rows + "\n\n" + "Problems per budget: " + ", ".join(f"{s['problems'][b]} at {b}" for b in budgets) +
+            ".\n\n" + f"- Beam search (M = sqrt N) against best-of-N weighted: "
+            + ", ".join(f"{_pts(beam[b] - bon[b])} at N = {b}" for b in budgets if b in beam) + "; "
+            + (f"ahead at N = {', '.join(ahead)}." if ahead else "behind or level at every budget.") + "\n"
+            + "- Best strategy per budget: " + ", ".join(f"{m} ({_pct(v)}) at N = {b}" for b, (v, m) in
+                                                     best_search.items()) + ".")
+
+
+# --------------------------------------------------------------------------
+# 05: compute-optimal
+
+
+def summary_05(curves: pd.DataFrame, ratios: pd.DataFrame, chosen: pd.DataFrame, demo: dict | None) -> dict:
+    acc = curves.pivot(index="budget", columns="method", values="accuracy")
+    gens = ratios[ratios.axis == "generations"]
+    return {"accuracy": {m: _budget_key(acc[m].dropna().to_dict()) for m in acc.columns},
+            "efficiency": {label: {str(int(r.reference_budget)): {"matching_budget": None if pd.isna(r.matching_budget)
+                                                                  else float(r.matching_budget),
+                                                                  "ratio": None if pd.isna(r.ratio) else float(r.ratio)}
+                                   for r in g.itertuples()} for label, g in gens.groupby("compared")},
+            "reference_accuracy": _budget_key(gens.drop_duplicates("reference_budget")
+                                              .set_index("reference_budget")["reference_accuracy"].to_dict()),
+            "chosen_oracle": {str(b): _budget_key(g.set_index("budget")["method"].to_dict())
+                              for b, g in chosen[chosen.bins == "oracle"].groupby("bin")},
+            "demo": demo}
+
+
+def findings_05(s: dict) -> str:
+    acc = s["accuracy"]
+    opt, bon = acc["compute-optimal (oracle bins)"], acc["best-of-N weighted"]
+    budgets = [b for b, _ in _by_number(bon)]
+    lines = [f"- Compute-optimal (oracle bins) minus best-of-N weighted at equal budget: "
+             + ", ".join(f"{_pts(opt[b] - bon[b])} at N = {b}" for b in budgets if b in opt) + "."]
+    for label, eff in s["efficiency"].items():
+        parts = [f"{b}: " + (f"{e['matching_budget']:.1f} ({e['ratio']:.1f}x)" if e["ratio"] is not None
+                             else "not reached") for b, e in _by_number(eff)]
+        lines.append(f"- Budget {label} needs to match best-of-N weighted at each of its budgets: "
+                     + "; ".join(parts) + " (the paper: about 4x less).")
+    picks = "; ".join(f"bin {b}: " + ", ".join(f"{m} at {n}" for n, m in _by_number(by)) for b, by in
+                      _by_number(s["chosen_oracle"]))
+    lines.append(f"- Chosen per oracle bin (on all problems): {picks}.")
+    d = s["demo"]
+    if d:
+        lines.append(f"- The policy demo on {d['problems']} held-out test problems at budget {d['budget']}: "
+                     f"{_pct(d['accuracy'])} correct; the predicted bin matched the oracle bin for "
+                     f"{_pct(d['bins_match'], 0)}; estimating the bin added {_pct(d['estimate_share'], 0)} to the FLOPs.")
+    return "\n".join(lines)
+
+
+FINDINGS = {"01": findings_01, "02": findings_02, "03": findings_03, "04": findings_04, "05": findings_05}
+
+
+def readme_results(summaries: dict[str, dict]) -> str:
+    """The README's results section: each notebook's findings, rendered from its committed summary."""
+    titles = {"01": "01, the ladder", "02": "02, difficulty", "03": "03, verifiers", "04": "04, search",
+              "05": "05, compute-optimal search"}
+    parts = [f"#### {titles[n]}\n\n{FINDINGS[n](s)}" for n, s in summaries.items()]
+    return "\n\n".join(parts)
+
+
+def render_readme(readme: str, summaries: dict[str, dict]) -> str:
+    """`readme` with its results section (between the two markers) rendered from `summaries`."""
+    if README_START not in readme or README_END not in readme:
+        raise ValueError(f"README.md has no results section: add the lines {README_START!r} and {README_END!r}")
+    head, rest = readme.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_START}\n{readme_results(summaries)}\n{README_END}{tail}"
+
+
+def main(argv: list[str]) -> int:
+    if argv != ["readme"]:
+        print("usage: python -m ttc.report readme   (rewrites README.md's results from figures/NN_summary.json)",
+              file=sys.stderr)
+        return 2
+    path = ROOT / "README.md"
+    path.write_text(render_readme(path.read_text(), load_summaries()))
+    print(f"rewrote the results section of {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,289 @@
+"""The study's one config, built from a notebook's flat parameters, and its artifacts by name.
+
+Every notebook's parameters (papermill injects a whole profile,
+`params/<profile>.yaml`; in JupyterLab the ones a notebook lacks come from
+that file) build one `StudyConfig`, a section per stage, validated before
+any work starts: a bad value fails with its name, the value and what is
+allowed. `Study` then knows where each artifact lives and which settings it
+must have been made with, for the notebook that makes it and for every
+notebook that reads it; so a stale or damaged upstream table is refused by
+name instead of being used.
+
+Use: `study = Study.from_namespace(globals())`; `study.splits()`,
+`study.read_pool()`, `study.pool_settings()`, ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ttc import world as W
+from ttc.config import ROOT, ConfigError, as_tuple, check_fields, check_profile, check_range
+from ttc.evaluate import EvalConfig
+from ttc.lm import LADDER, Ladder, model_record
+from ttc.pool import PoolConfig
+from ttc.pretrain import PretrainConfig
+from ttc.verifiers import LabelConfig, VerifierConfig, verifier_settings
+
+
+def profile_params(profile: object) -> dict:
+    """The parameters of a profile, from params/<profile>.yaml."""
+    return yaml.safe_load((ROOT / "params" / f"{check_profile(profile)}.yaml").read_text())
+
+
+@dataclass(frozen=True)
+class SearchSweepConfig:
+    """Notebook 04: which budgets and problems every search configuration runs on."""
+
+    budgets: tuple[int, ...] = (4, 16, 64, 256)
+    n_problems: int = 200  # test problems, an equal share of each oracle bin
+    n_problems_top: int = 50  # at the largest budget (a subset of the above)
+    max_rounds: int = 40
+    temperature: float = 1.0
+    max_new_tokens: int = 192
+    batch_size: int = 256
+    n_repeats: int = 8  # random N-subsets of the pool per problem, for best-of-N and majority
+    n_boot: int = 1000
+
+    def __post_init__(self):
+        if not isinstance(self.budgets, (list, tuple)):
+            raise ConfigError(f"budgets={self.budgets!r} must be a list of generation budgets, e.g. [4, 16]")
+        object.__setattr__(self, "budgets", as_tuple(self.budgets))
+        check_fields(self)
+        if not self.budgets or any(b < 1 for b in self.budgets) or list(self.budgets) != sorted(set(self.budgets)):
+            raise ConfigError(f"budgets={list(self.budgets)} must be a non-empty list of distinct budgets >= 1 in "
+                              f"increasing order, e.g. [4, 16, 64, 256]")
+        for name in ("n_problems", "n_problems_top", "max_rounds", "max_new_tokens", "batch_size", "n_repeats",
+                     "n_boot"):
+            check_range(self, name, 1)
+        check_range(self, "n_problems_top", high=self.n_problems)
+        check_range(self, "temperature", 0.0, 10.0)
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """Notebook 05: the cross-validated choice per bin, and the policy demo on held-out problems."""
+
+    n_splits: int = 20
+    demo_problems: int = 20  # 0 skips the demo
+    demo_budget: int = 16
+    demo_estimate_samples: int = 4
+
+    def __post_init__(self):
+        check_fields(self)
+        check_range(self, "n_splits", 1)
+        check_range(self, "demo_problems", 0)
+        check_range(self, "demo_budget", 1)
+        check_range(self, "demo_estimate_samples", 1)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    profile: str
+    seed: int
+    world: W.WorldConfig
+    ladder: Ladder
+    pretrain: PretrainConfig
+    eval: EvalConfig
+    pool: PoolConfig
+    n_label_problems: int
+    labels: LabelConfig
+    verifier_base: str
+    verifiers: dict[str, VerifierConfig]
+    search: SearchSweepConfig
+    selection: SelectionConfig
+
+    def __post_init__(self):
+        if self.verifier_base not in self.ladder.names:
+            raise ConfigError(f"verifier_base={self.verifier_base!r} is not in the ladder {list(self.ladder.names)}")
+        check_range(self, "n_label_problems", 1, self.world.n_train)
+        if self.search.n_problems > self.world.n_test:
+            raise ConfigError(f"n_search_problems={self.search.n_problems} exceeds the {self.world.n_test} test "
+                              f"problems (n_test)")
+        if self.search.budgets[-1] > self.pool.n:
+            raise ConfigError(f"budgets={list(self.search.budgets)} exceed the pool's {self.pool.n} samples per "
+                              f"problem (n_pool); raise n_pool or lower the budgets")
+        if self.selection.demo_problems and self.selection.demo_budget not in self.search.budgets:
+            raise ConfigError(f"demo_budget={self.selection.demo_budget} is not one of the searched budgets "
+                              f"{list(self.search.budgets)}; choose one of them, or demo_problems=0 to skip the demo")
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "StudyConfig":
+        """The config of flat notebook parameters (a profile's YAML keys); every one must be given."""
+        missing = sorted(set(PARAMETERS) - set(params))
+        if missing:
+            raise ConfigError(f"missing parameters {missing}; a profile (params/<profile>.yaml) gives them all")
+        p = {k: params[k] for k in PARAMETERS}
+        profile_params(p["profile"])  # a known profile
+        seed, policy = p["seed"], p["policy"]
+        ladder = Ladder(names=p["ladder"], policy=policy)
+        # Sections are built one by one, so that a bad value is reported with the first section it breaks.
+        return cls(
+            profile=p["profile"], seed=seed,
+            world=W.WorldConfig(seed=seed, n_train=p["n_train"], n_val=p["n_val"], n_test=p["n_test"],
+                                modulus=p["modulus"], modchain_ops=p["modchain_ops"],
+                                addition_digits=p["addition_digits"]),
+            ladder=ladder,
+            pretrain=PretrainConfig(tokens=p["pretrain_tokens"], rows=p["pretrain_rows"], lr=p["pretrain_lr"],
+                                    lr_hidden=LADDER[policy].hidden, lr_width_power=p["pretrain_lr_width_power"],
+                                    seed=seed),
+            eval=EvalConfig(n_samples_policy=p["n_samples_policy"], n_samples_other=p["n_samples_other"],
+                            temperature=p["temperature"], batch_size=p["eval_batch_size"], seed=seed),
+            pool=PoolConfig(n=p["n_pool"], temperature=p["pool_temperature"], max_new_tokens=p["max_new_tokens"],
+                            batch_size=p["sampler_batch_size"], seed=seed),
+            n_label_problems=p["n_label_problems"],
+            labels=LabelConfig(n_solutions=p["n_label_solutions"], n_rollouts=p["n_rollouts"],
+                               temperature=p["label_temperature"], max_new_tokens=p["max_new_tokens"],
+                               batch_size=p["sampler_batch_size"], seed=seed),
+            verifier_base=p["verifier_base"],
+            verifiers={kind: VerifierConfig(kind=kind, lr=p["verifier_lr"], batch_size=p["verifier_batch_size"],
+                                            max_epochs=p["verifier_max_epochs"], patience=p["verifier_patience"],
+                                            seed=seed) for kind in ("prm", "orm")},
+            search=SearchSweepConfig(budgets=p["budgets"], n_problems=p["n_search_problems"],
+                                     n_problems_top=p["n_search_problems_top"], max_rounds=p["max_rounds"],
+                                     temperature=p["search_temperature"], max_new_tokens=p["max_new_tokens"],
+                                     batch_size=p["sampler_batch_size"], n_repeats=p["n_repeats"],
+                                     n_boot=p["n_boot"]),
+            selection=SelectionConfig(n_splits=p["n_splits"], demo_problems=p["demo_problems"],
+                                      demo_budget=p["demo_budget"], demo_estimate_samples=p["demo_estimate_samples"]),
+        )
+
+
+PARAMETERS: tuple[str, ...] = tuple(yaml.safe_load((ROOT / "params" / "full.yaml").read_text()))
+"""Every notebook parameter: the keys of a profile."""
+
+
+class Study:
+    """A validated config, plus where its artifacts live and the settings each must carry."""
+
+    def __init__(self, config: StudyConfig, data: Path):
+        self.config, self.data = config, Path(data)
+        self.results = self.data / "results"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "Study":
+        from ttc.store import data_dir
+
+        config = StudyConfig.from_params(params)
+        return cls(config, data_dir(config.profile))
+
+    @classmethod
+    def from_namespace(cls, namespace: dict[str, Any]) -> "Study":
+        """From a notebook's variables: the profile's parameters, overridden by those the notebook set."""
+        params = profile_params(namespace.get("profile", "full"))
+        params |= {k: namespace[k] for k in PARAMETERS if k in namespace}
+        return cls.from_params(params)
+
+    # ---- the world and the ladder (notebook 01)
+
+    @functools.cache
+    def splits(self) -> dict[str, list[W.Problem]]:
+        from ttc.ladder_study import read_splits
+
+        return read_splits(self.data, self.config.world)
+
+    def test_problems(self) -> dict[str, W.Problem]:
+        return {p.id: p for p in self.splits()["test"]}
+
+    def model_dir(self, name: str) -> Path:
+        from ttc.ladder_study import policy_dir
+
+        return policy_dir(self.data, name)
+
+    def policy_record(self) -> dict:
+        return model_record(self.model_dir(self.config.ladder.policy))
+
+    # ---- the pool and difficulty (notebook 02)
+
+    def pool_settings(self) -> dict:
+        return {"pool": self.config.pool, "problems": [p.id for p in self.splits()["test"]],
+                "policy": self.policy_record()}
+
+    def read_pool(self):
+        from ttc.store import read_table
+
+        return read_table(self.results / "02_pool.parquet", self.pool_settings(), "the sample pool", "notebook 02")
+
+    def difficulty_settings(self) -> dict:
+        return {"pool": self.pool_settings(), "seed": self.config.seed}
+
+    def read_difficulty(self):
+        from ttc.store import read_table
+
+        return read_table(self.results / "02_difficulty.parquet", self.difficulty_settings(),
+                          "the oracle difficulty bins", "notebook 02").set_index("problem_id")
+
+    # ---- verifiers (notebook 03)
+
+    def label_problems(self) -> list[W.Problem]:
+        """The first n_label_problems distinct training problems (easy questions repeat in the split)."""
+        train: dict[str, W.Problem] = {}
+        for p in self.splits()["train"]:
+            if len(train) == self.config.n_label_problems:
+                break
+            train.setdefault(p.id, p)
+        return list(train.values())
+
+    def verifier_dir(self, kind: str) -> Path:
+        return self.data / "verifiers" / kind
+
+    @functools.cache
+    def n_labels(self) -> int:
+        from ttc.store import read_table
+
+        return len(read_table(self.results / "03_prm_labels.parquet", what="the PRM labels", made_by="notebook 03"))
+
+    def verifier_settings(self, kind: str) -> dict:
+        return verifier_settings(self.config.verifiers[kind], self.model_dir(self.config.verifier_base),
+                                 self.n_labels())
+
+    def line_scores_settings(self, kind: str) -> dict:
+        return {"verifier": self.verifier_settings(kind), "pool": self.pool_settings()}
+
+    def read_line_scores(self, kind: str):
+        from ttc.store import read_table
+
+        return read_table(self.results / f"03_{kind}_line_scores.parquet", self.line_scores_settings(kind),
+                          f"the {kind.upper()}'s scores of the pool", "notebook 03")
+
+    def predicted_difficulty_settings(self) -> dict:
+        return {"difficulty": self.difficulty_settings(), "prm_scores": self.line_scores_settings("prm")}
+
+    def read_predicted_difficulty(self):
+        from ttc.store import read_table
+
+        return read_table(self.results / "03_predicted_difficulty.parquet", self.predicted_difficulty_settings(),
+                          "the predicted difficulty bins", "notebook 03").set_index("problem_id")
+
+    # ---- search (notebook 04)
+
+    def search_results_settings(self) -> dict:
+        return {"search": self.config.search, "prm_scores": self.line_scores_settings("prm"),
+                "difficulty": self.difficulty_settings()}
+
+    def read_search_results(self):
+        from ttc.store import read_table
+
+        return read_table(self.results / "04_search_results.parquet", self.search_results_settings(),
+                          "the search results", "notebook 04")
+
+    def ladder_results_settings(self) -> dict:
+        return {"eval": self.config.eval, "problems": [p.id for p in self.splits()["test"]],
+                "models": {name: model_record(self.model_dir(name)) for name in self.config.ladder.names}}
+
+    def record_run(self, notebook: str) -> None:
+        """List every artifact this notebook read or wrote beside its executed copy, so that
+        `make reproduce` runs it again when one of them goes missing or is damaged."""
+        from ttc.store import write_run_record
+
+        write_run_record(self.data / "notebooks" / f"{notebook}.artifacts.json")
+
+    def describe(self) -> dict:
+        """Every setting, as plain values (for the record a notebook's summary carries)."""
+        return dataclasses.asdict(self.config)
