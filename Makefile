@@ -17,7 +17,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%,data/$(PROFILE)/notebooks/%,$(NOTEBOOKS))
 PACKAGE := $(wildcard ttc/*.py)
 
-.PHONY: help setup reproduce test bench lab clean-profile
+.PHONY: help setup reproduce notebooks readme test bench lab clean-profile
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -48,8 +48,17 @@ data/$(PROFILE)/notebooks/%.ipynb: notebooks/%.ipynb params/$(PROFILE).yaml $(PA
 # Each notebook reads what the ones before it wrote.
 $(foreach i,$(wordlist 2,$(words $(EXECUTED)),$(shell seq $(words $(EXECUTED)))),$(eval $(word $(i),$(EXECUTED)): $(word $(shell expr $(i) - 1),$(EXECUTED))))
 
-reproduce: $(EXECUTED)  ## run every notebook in order (PROFILE=full|quick|tiny)
+# First, any executed notebook whose artifacts (listed beside it) were deleted or damaged since it ran
+# is removed, so that it runs again and rebuilds them, and so do the notebooks after it.
+reproduce: params/$(PROFILE).yaml | $(STAMP)  ## run every notebook in order (PROFILE=full|quick|tiny)
+	$(BIN)/python -m ttc.store check data/$(PROFILE)/notebooks
+	@$(MAKE) --no-print-directory notebooks PROFILE=$(PROFILE)
 	@echo "done: figures in $(if $(filter full,$(PROFILE)),figures/,figures/$(PROFILE)/), tables in data/$(PROFILE)/results/"
+
+notebooks: $(EXECUTED)
+
+readme: | $(STAMP)  ## render the README's results section from the committed figures/NN_summary.json
+	$(BIN)/python -m ttc.report readme
 
 test: $(STAMP)  ## run the tests (includes notebook 01 at the tiny profile)
 	$(BIN)/python -m pytest -q

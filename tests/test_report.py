@@ -1,0 +1,38 @@
+"""The README's results and each notebook's closing text are rendered from the summaries, never typed."""
+
+import json
+
+import pytest
+
+from ttc import report
+from ttc.config import ROOT
+
+
+def test_the_readme_results_are_the_committed_summaries_rendered():
+    readme = (ROOT / "README.md").read_text()
+    summaries = report.load_summaries()
+    assert report.render_readme(readme, summaries) == readme, (
+        "README.md's results section disagrees with figures/NN_summary.json: run `make readme`")
+
+
+def test_every_committed_summary_is_the_full_profiles_and_renders(tmp_path):
+    for path in sorted((ROOT / "figures").glob("[0-9][0-9]_summary.json")):
+        record = json.loads(path.read_text())
+        assert record["profile"] == "full" and record["notebook"] == path.name[:2]
+        assert report.FINDINGS[record["notebook"]](record["summary"])
+
+
+def test_budgets_and_bins_render_in_numeric_order_after_a_json_round_trip():
+    summary = {"accuracy": {"best-of-N weighted": {4: 0.5, 16: 0.6, 64: 0.7, 256: 0.8},
+                            "majority vote": {4: 0.5, 16: 0.55, 64: 0.6, 256: 0.6},
+                            "beam M=sqrt N": {4: 0.4, 16: 0.5, 64: 0.65, 256: 0.9}},
+               "problems": {4: 200, 16: 200, 64: 200, 256: 50},
+               "beam_minus_best_of_n_by_bin": {}}
+    text = report.findings_04(json.loads(json.dumps(summary, sort_keys=True)))
+    assert text.index("N = 4") < text.index("N = 16") < text.index("N = 64") < text.index("N = 256")
+    assert "ahead at N = 256" in text and "+10.0 points at N = 256" in text
+
+
+def test_a_readme_without_the_markers_is_refused():
+    with pytest.raises(ValueError, match="no results section"):
+        report.render_readme("# a readme\n", {})
