@@ -231,3 +231,17 @@ def strategies(results: pd.DataFrame) -> pd.DataFrame:
     candidates = results[results.search != "majority"]
     return pd.concat([choose(candidates, bin_col).rename(columns={bin_col: "bin"}).assign(bins=kind)
                       for kind, bin_col in (("oracle", "bin"), ("predicted", "predicted_bin"))], ignore_index=True)
+
+
+def demo(problems, sampler, verifier, chosen: pd.DataFrame, edges: list[float], budget: int, oracle_bins: pd.Series,
+         n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 192) -> tuple[pd.DataFrame, dict]:
+    """The policy (`run_policy` with the predicted-bin strategies) on `problems`, which should be
+    held out of the choice; per-problem rows, and its accuracy, how often the estimated bin was the
+    oracle's, and the share of FLOPs the estimation added."""
+    answered = run_policy(problems, sampler, verifier, chosen[chosen.bins == "predicted"], edges, budget,
+                          n_estimate=n_estimate, seed=seed, max_new_tokens=max_new_tokens)
+    answered["oracle_bin"] = answered["problem_id"].map(oracle_bins)
+    total = answered[["flops", "estimate_flops"]].sum()
+    return answered, {"problems": len(answered), "budget": budget, "accuracy": float(answered.correct.mean()),
+                      "bins_match": float((answered.predicted_bin == answered.oracle_bin).mean()),
+                      "estimate_share": float(total["estimate_flops"] / total["flops"])}

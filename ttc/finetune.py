@@ -73,15 +73,20 @@ class FinetuneConfig:
 LossFn = Callable[[torch.nn.Module, list[Example], int, bool], tuple[torch.Tensor, int]]
 
 
+def pad_batch(sequences: list, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and their attention mask: positions start at 0 in every row."""
+    width = max(len(row) for row in sequences)
+    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for r, row in enumerate(sequences):
+        ids[r, :len(row)] = torch.tensor(row)
+        mask[r, :len(row)] = 1
+    return ids, mask
+
+
 def batch_of(examples: list[Example], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded ids and attention mask (positions start at 0 in every row), and the (row, column)
-    of every trained position."""
-    width = max(len(e.ids) for e in examples)
-    ids = torch.full((len(examples), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for r, e in enumerate(examples):
-        ids[r, :len(e.ids)] = torch.tensor(e.ids)
-        mask[r, :len(e.ids)] = 1
+    """`pad_batch` of the examples' ids, and the (row, column) of every trained position."""
+    ids, mask = pad_batch([e.ids for e in examples], pad)
     rows = torch.tensor([r for r, e in enumerate(examples) for _ in e.positions])
     cols = torch.tensor([c for e in examples for c in e.positions])
     return ids, mask, rows, cols

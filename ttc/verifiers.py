@@ -30,10 +30,10 @@ from transformers import AutoTokenizer, LlamaForTokenClassification
 
 from ttc import world as W
 from ttc.config import check_fields, check_range
-from ttc.lm import count_parameters, model_record
 from ttc.compute import Ledger, processing_flops
+from ttc.finetune import Example, FinetuneConfig, load_base, pad_batch, train_and_save, value_loss
+from ttc.lm import count_parameters, model_record
 from ttc.sampling import Sampler
-from ttc.finetune import Example, FinetuneConfig, batch_of, load_base, train_and_save, value_loss
 from ttc.store import build_in_chunks, check_artifact, chunk_seed, plain
 from ttc.text import render, solution_lines
 from ttc.tokenizer import newline_id
@@ -150,14 +150,15 @@ class Verifier:
         if len(prompts) != len(lines):
             raise ValueError(f"{len(prompts)} prompts but {len(lines)} line lists")
         keys = [(p, tuple(ls)) for p, ls in zip(prompts, lines)]
-        unique = sorted({k for k in keys if k[1]}, key=lambda k: len(k[0]) + sum(len(x) + 1 for x in k[1]))
+        # By length, so that batches pad little; ties by text, so that batches (and so bf16 rounding)
+        # do not depend on the set's order, which Python's string hashing changes from run to run.
+        unique = sorted({k for k in keys if k[1]}, key=lambda k: (len(k[0]) + sum(len(x) + 1 for x in k[1]), k))
         scores: dict[tuple, list[float]] = {}
         lengths: dict[tuple, int] = {}
         for start in range(0, len(unique), self.batch_size):
             chunk = unique[start:start + self.batch_size]
             encoded = [encode(self.tokenizer, p, list(ls)) for p, ls in chunk]
-            ids, mask, _, _ = batch_of([Example("", tuple(row), (), ()) for row, _ in encoded],
-                                       self.tokenizer.pad_token_id)
+            ids, mask = pad_batch([row for row, _ in encoded], self.tokenizer.pad_token_id)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 logits = self.model(input_ids=ids, attention_mask=mask).logits[..., 0].float()
             values = torch.sigmoid(logits)
@@ -193,7 +194,6 @@ class VerifierConfig:
         check_fields(self)
         check_range(self, "dropout", 0.0, 0.9)
         self.finetune_config()  # checks the training settings
-
 
     def finetune_config(self) -> FinetuneConfig:
         return FinetuneConfig(lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
