@@ -20,7 +20,8 @@ import torch
 from ttc import kernels
 from ttc import world as W
 from ttc.config import ROOT
-from ttc.lm import LADDER, build_model, count_parameters, is_saved, load_model
+from ttc.lm import LADDER, build_model, count_parameters, load_model
+from ttc.store import artifact_status
 from ttc.compute import processing_flops
 from ttc.sampling import Sampler
 from ttc.tokenizer import build_tokenizer
@@ -34,18 +35,21 @@ NEW_TOKENS = 64
 REPEATS = 3
 
 
-def matmul_peak_flops(n: int = 2048, reps: int = 10) -> float:
+def matmul_peak_flops(n: int = 2048, reps: int = 10, bf16: bool = False) -> float:
+    """Dense matmul FLOP/s; with `bf16`, under the bf16 autocast that pretraining and the verifiers use
+    (fast only on processors with bf16 matrix instructions, AVX512-BF16 or AMX)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        a @ b  # warm-up
+        start = time.perf_counter()
+        for _ in range(reps):
+            a @ b
     return 2 * n ** 3 * reps / (time.perf_counter() - start)
 
 
 def model_for(name: str, tokenizer):
     path = ROOT / "data" / "full" / "models" / name
-    if is_saved(path):
+    if artifact_status(path) == "ok":
         model, _, _ = load_model(path)
         return model, "trained"
     return build_model(LADDER[name], tokenizer).eval(), "untrained"
@@ -81,6 +85,7 @@ def main() -> None:
     torch.manual_seed(0)
     tokenizer = build_tokenizer()
     peak = matmul_peak_flops()
+    bf16_peak = matmul_peak_flops(n=512, reps=3, bf16=True)  # small: on processors without bf16 units it crawls
     rows = []
     for name in MODELS:
         model, weights = model_for(name, tokenizer)
@@ -102,7 +107,8 @@ def main() -> None:
                          "ours_flop_s": flops / ours, "fraction_of_matmul_peak": flops / ours / peak})
     kernel = "fused C++" if kernels.available() else "torch (the C++ kernels are off or did not build)"
     print(f"machine: {platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}, "
-          f"dense fp32 matmul peak {peak / 1e9:.0f} GFLOP/s; {NEW_TOKENS} new tokens per row, temperature 1; "
+          f"dense fp32 matmul peak {peak / 1e9:.0f} GFLOP/s (bf16 autocast: {bf16_peak / 1e9:.1f} GFLOP/s, "
+          f"{peak / bf16_peak:.1f}x slower); {NEW_TOKENS} new tokens per row, temperature 1; "
           f"median of {REPEATS} alternating runs; "
           f"decode step: {kernel}")
     print(f"{'model':>8} {'params':>9} {'batch':>5} {'prompts':>7} {'ours tok/s':>11} {'generate tok/s':>15} "
@@ -111,7 +117,8 @@ def main() -> None:
         print(f"{r['model']:>8} {r['parameters']:>9,} {r['batch']:>5} {r['distinct_prompts']:>7} {r['ours_tok_s']:>11,.0f} "
               f"{r['generate_tok_s']:>15,.0f} {r['speedup']:>7.1f}x {r['ours_flop_s'] / 1e9:>8.1f} "
               f"{r['fraction_of_matmul_peak']:>8.1%}")
-    print(json.dumps({"bench": "sampler", "matmul_peak_flop_s": peak, "new_tokens": NEW_TOKENS,
+    print(json.dumps({"bench": "sampler", "matmul_peak_flop_s": peak, "bf16_matmul_flop_s": bf16_peak,
+                      "new_tokens": NEW_TOKENS,
                       "repeats": REPEATS, "fused_kernels": kernels.available(), "rows": rows}))
 
 
