@@ -60,7 +60,7 @@ notebooks: $(EXECUTED)
 readme: | $(STAMP)  ## render the README's results section from the committed figures/NN_summary.json
 	$(BIN)/python -m ttc.report readme
 
-test: $(STAMP)  ## run the tests (includes notebook 01 at the tiny profile)
+test: $(STAMP)  ## run the tests (every notebook runs at the tiny profile)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)  ## benchmarks: print the sampler's speed against transformers' generate
