@@ -55,6 +55,11 @@ def _sample_chunk(sampler: Sampler, problems: list[W.Problem], cfg: PoolConfig, 
     return pd.DataFrame(rows)
 
 
+def pool_settings(cfg: PoolConfig, problems: list[W.Problem], policy_record: dict | None) -> dict:
+    """What a pool is made of: its config, its problems and the policy that drew it."""
+    return {"pool": cfg, "problems": [p.id for p in problems], "policy": policy_record}
+
+
 def sample_pool(model, tokenizer, problems: list[W.Problem], cfg: PoolConfig, path: Path,
                 ledger: Ledger | None = None, progress: bool = True, policy_record: dict | None = None) -> pd.DataFrame:
     """The pool for `problems` at `path` (parquet), sampled now unless it is there with the same settings.
@@ -69,8 +74,7 @@ def sample_pool(model, tokenizer, problems: list[W.Problem], cfg: PoolConfig, pa
     def make_chunk(i: int) -> pd.DataFrame:
         return _sample_chunk(sampler, chunks[i], cfg, seed=chunk_seed(cfg.seed, i))
 
-    return build_in_chunks(path, {"pool": cfg, "problems": [p.id for p in problems], "policy": policy_record},
-                           len(chunks), make_chunk,
+    return build_in_chunks(path, pool_settings(cfg, problems, policy_record), len(chunks), make_chunk,
                            desc=f"pool: {cfg.n} samples x {len(problems)} problems", progress=progress)
 
 

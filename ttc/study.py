@@ -27,7 +27,7 @@ from ttc import world as W
 from ttc.config import ROOT, ConfigError, as_tuple, check_fields, check_profile, check_range
 from ttc.evaluate import EvalConfig
 from ttc.lm import LADDER, Ladder, model_record
-from ttc.pool import PoolConfig
+from ttc.pool import PoolConfig, pool_settings
 from ttc.pretrain import PretrainConfig
 from ttc.verifiers import LabelConfig, VerifierConfig, verifier_settings
 
@@ -202,8 +202,7 @@ class Study:
     # ---- the pool and difficulty (notebook 02)
 
     def pool_settings(self) -> dict:
-        return {"pool": self.config.pool, "problems": [p.id for p in self.splits()["test"]],
-                "policy": self.policy_record()}
+        return pool_settings(self.config.pool, self.splits()["test"], self.policy_record())
 
     def read_pool(self):
         from ttc.store import read_table
