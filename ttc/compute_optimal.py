@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ttc.config import ConfigError
-from ttc.search import STRATEGY
+from ttc.search import STRATEGY, SearchConfig, config_for, run_search
 
 
 def _accuracy_table(results: pd.DataFrame, bin_col: str, budget: int, strategy: tuple[str, ...]) -> pd.DataFrame:
@@ -156,8 +156,6 @@ def run_policy(problems, sampler, verifier, strategies: pd.DataFrame, edges: lis
 
     `strategies` has one row per (predicted bin, budget) with the STRATEGY fields.
     """
-    from ttc.search import SearchConfig, config_for, run_search
-
     if budget not in set(strategies["budget"]):
         raise ConfigError(f"budget={budget} has no chosen strategies; choose one of {sorted(set(strategies['budget']))}")
     estimate = run_search(problems, sampler, verifier, SearchConfig("best_of_n", budget=n_estimate, seed=seed,
@@ -181,7 +179,9 @@ def run_policy(problems, sampler, verifier, strategies: pd.DataFrame, edges: lis
 # --------------------------------------------------------------------------
 # Notebook 05's comparison, as functions of the results table of notebook 04
 
-COMPUTE_OPTIMAL = {"compute-optimal (oracle bins)": "bin", "compute-optimal (predicted bins)": "predicted_bin"}
+BINS = {"oracle": "bin", "predicted": "predicted_bin"}
+"""The two kinds of difficulty bin a strategy is chosen within, and their columns."""
+COMPUTE_OPTIMAL = {f"compute-optimal ({kind} bins)": column for kind, column in BINS.items()}
 """The two compute-optimal curves: label -> the bin column they choose within."""
 
 REFERENCES = ("best-of-N weighted", "beam M=sqrt N", "majority vote")
@@ -230,7 +230,7 @@ def strategies(results: pd.DataFrame) -> pd.DataFrame:
     on all problems (its fields, label and accuracy)."""
     candidates = results[results.search != "majority"]
     return pd.concat([choose(candidates, bin_col).rename(columns={bin_col: "bin"}).assign(bins=kind)
-                      for kind, bin_col in (("oracle", "bin"), ("predicted", "predicted_bin"))], ignore_index=True)
+                      for kind, bin_col in BINS.items()], ignore_index=True)
 
 
 def demo(problems, sampler, verifier, chosen: pd.DataFrame, edges: list[float], budget: int, oracle_bins: pd.Series,
