@@ -1,6 +1,7 @@
 # ttc: reproduce Snell et al. (2024) on a synthetic math world.
 #   make reproduce                 the whole study, full profile (figures/ are these)
 #   make reproduce PROFILE=quick   the same at small scale, in minutes (figures/quick/)
+#   make seed-study                the ladder at other training seeds (not part of reproduce)
 #   make test                      the test suite
 #   make bench                     the benchmarks (they print numbers; tests never time anything)
 #   make lab                       JupyterLab on the project's kernel
@@ -17,7 +18,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%,data/$(PROFILE)/notebooks/%,$(NOTEBOOKS))
 PACKAGE := $(wildcard ttc/*.py)
 
-.PHONY: help setup reproduce notebooks readme test bench lab clean-profile
+.PHONY: help setup reproduce notebooks seed-study readme test bench lab clean-profile
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -56,6 +57,9 @@ reproduce: params/$(PROFILE).yaml | $(STAMP)  ## run every notebook in order (PR
 	@echo "done: figures in $(if $(filter full,$(PROFILE)),figures/,figures/$(PROFILE)/), tables in data/$(PROFILE)/results/"
 
 notebooks: $(EXECUTED)
+
+# Outside reproduce's chain (its name has no number): the policy and the next size at several training seeds.
+seed-study: data/$(PROFILE)/notebooks/seed_study.ipynb  ## the seed study (PROFILE=...): ~1 h at the full profile
 
 readme: | $(STAMP)  ## render the README's results section from the committed figures/NN_summary.json
 	$(BIN)/python -m ttc.report readme

@@ -36,7 +36,7 @@ REPEATS = 3
 
 
 def matmul_peak_flops(n: int = 2048, reps: int = 10, bf16: bool = False) -> float:
-    """Dense matmul FLOP/s; with `bf16`, under the bf16 autocast that pretraining and the verifiers use
+    """Dense matmul FLOP/s; with `bf16`, under bf16 autocast (pretraining and the verifiers' `bf16` option)
     (fast only on processors with bf16 matrix instructions, AVX512-BF16 or AMX)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):

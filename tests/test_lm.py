@@ -76,9 +76,9 @@ def test_ladder_checks_on_known_summaries():
 
     from ttc.ladder_study import ladder_checks
 
-    def summary(greedy, pass1):
+    def summary(greedy, pass1, fall=(0.01, 0.02, 0.0, 0.05)):
         return pd.DataFrame({"name": ["a", "b", "c", "d"], "parameters": [4, 1, 2, 3],  # rows out of order
-                             "greedy": greedy, "pass1": pass1})
+                             "greedy": greedy, "pass1": pass1, "last_quarter_fall": fall})
 
     spread = {"below_0.1": 0.2, "above_0.9": 0.2, "between": 0.6}
     good = ladder_checks(summary([0.9, 0.1, 0.5, 0.6], [0.8, 0.1, 0.4, 0.5]), spread)
@@ -92,3 +92,6 @@ def test_ladder_checks_on_known_summaries():
     narrow = ladder_checks(summary([0.9, 0.1, 0.5, 0.6], [0.8, 0.1, 0.4, 0.5]),
                            {"below_0.1": 0.1, "above_0.9": 0.5, "between": 0.4})
     assert not narrow["policy pass@1 spread (>=15% below 0.1, >=15% above 0.9, >=30% between)"][0]
+    learning = ladder_checks(summary([0.9, 0.1, 0.5, 0.6], [0.8, 0.1, 0.4, 0.5], fall=(0.01, 0.3, 0.0, 0.05)), spread)
+    flat = "every model has flattened (validation loss fell <= 10% over the last quarter)"
+    assert not learning[flat][0] and "b 30.0%" in learning[flat][1]

@@ -58,6 +58,26 @@ def test_notebook_01_base_models(study):
     assert {p: p.stat().st_mtime_ns for p in (data / "models").glob("*/model.safetensors")} == weights
 
 
+def test_the_seed_study_shares_notebook_01s_models_and_feeds_its_summary(study):
+    data, figures = study / "data" / "tiny", study / "figures" / "tiny"
+    weights = {p: p.stat().st_mtime_ns for p in (data / "models").glob("*/model.safetensors")}
+    run("seed_study", study / "seed_study.ipynb")
+    assert {p: p.stat().st_mtime_ns for p in (data / "models").glob("*/model.safetensors")} == weights
+    assert sorted(p.name for p in (data / "seed_study" / "models").iterdir()) == ["d16-l1-seed1", "d24-l2-seed1"]
+    table = pd.read_parquet(data / "results" / "seed_study.parquet")
+    assert sorted(zip(table.model, table.seed)) == [("d16-l1", 0), ("d16-l1", 1), ("d24-l2", 0), ("d24-l2", 1)]
+    # the study's seed is notebook 01's model, evaluated alike: its greedy accuracy is notebook 01's
+    ladder = pd.read_parquet(data / "results" / "01_base_models.parquet")
+    policy0 = table[(table.model == "d16-l1") & (table.seed == 0)].greedy.iloc[0]
+    assert policy0 == pytest.approx(ladder[ladder.model == "d16-l1"].greedy_correct.mean())
+    record = json.loads((figures / "seed_study_summary.json").read_text())
+    assert [r["greedy"] for r in record["summary"]["runs"]] == pytest.approx(list(table.greedy))
+    assert (figures / "seed_study.png").exists()
+    run("01_base_models", study / "run3.ipynb")  # now with the policy's seed interval
+    seeds = json.loads((figures / "01_summary.json").read_text())["summary"]["seed_study"]
+    assert seeds["d16-l1"] == pytest.approx(list(table[table.model == "d16-l1"].sort_values("seed").greedy))
+
+
 def test_notebook_02_difficulty(study):
     run("02_difficulty", study / "02.ipynb")
     data = study / "data" / "tiny" / "results"

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -141,3 +142,30 @@ def test_a_saved_model_of_another_architecture_is_refused(tokenizer, splits, tmp
     monkeypatch.setitem(LADDER, "d16-l1", replace(LADDER["d16-l1"], heads=2))
     with pytest.raises(ConfigError, match=r"differing: \['size'\]"):
         ladder_study.train_ladder(ladder, tokenizer, splits, world, cfg, tmp_path, progress=False)
+
+
+def test_a_packed_document_sees_only_itself(tokenizer, splits):
+    """With documents isolated, a document's logits in a packed row are its logits alone, as at inference."""
+    from ttc.lm import LADDER, build_model
+
+    model = build_model(LADDER["d16-l1"], tokenizer, seed=0).eval()
+    cfg = small_config()
+    docs = P.tokenize(splits["train"][:3], tokenizer, cfg.block)
+    row = torch.from_numpy(np.concatenate([d.ids for d in docs])[None])
+    with torch.no_grad():
+        packed = P.forward(model, row, cfg, tokenizer.bos_token_id).logits[0]
+        alone = model(input_ids=torch.from_numpy(docs[2].ids[None])).logits[0]
+        leaky = P.forward(model, row, small_config(isolate_documents=False), tokenizer.bos_token_id).logits[0]
+    start = len(docs[0].ids) + len(docs[1].ids)
+    assert torch.allclose(packed[start:], alone, atol=1e-5)
+    assert not torch.allclose(leaky[start:], alone, atol=1e-3)  # without isolation it reads the earlier documents
+    mask, positions = P.document_attention(row, tokenizer.bos_token_id)
+    assert positions[0, start].item() == 0 and positions[0, -1].item() == len(docs[2].ids) - 1
+    assert not mask[0, 0, start, start - 1] and mask[0, 0, start + 1, start] and not mask[0, 0, start, start + 1]
+
+
+def test_the_convergence_measure_is_the_fall_over_the_last_quarter():
+    curve = [[t * 100, loss] for t, loss in enumerate([2.0, 1.0, 0.5, 0.4, 0.4, 0.4, 0.4, 0.3], start=1)]
+    # three quarters of 800 tokens is 600: the loss there is 0.4, at the end 0.3
+    assert P.last_quarter_fall(curve) == pytest.approx(0.25)
+    assert P.last_quarter_fall([[100, 1.0], [200, 1.0], [300, 1.0], [400, 1.0]]) == 0.0

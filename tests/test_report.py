@@ -11,14 +11,14 @@ from ttc.config import ROOT
 def test_the_readme_results_are_the_committed_summaries_rendered():
     readme = (ROOT / "README.md").read_text()
     summaries = report.load_summaries()
-    assert report.render_readme(readme, summaries) == readme, (
+    assert report.render_readme(readme, summaries, report.load_trials()) == readme, (
         "README.md's results section disagrees with figures/NN_summary.json: run `make readme`")
 
 
 def test_every_committed_summary_is_the_full_profiles_and_renders(tmp_path):
-    for path in sorted((ROOT / "figures").glob("[0-9][0-9]_summary.json")):
+    for path in sorted((ROOT / "figures").glob("*_summary.json")):
         record = json.loads(path.read_text())
-        assert record["profile"] == "full" and record["notebook"] == path.name[:2]
+        assert record["profile"] == "full" and record["notebook"] == path.name.removesuffix("_summary.json")
         assert report.FINDINGS[record["notebook"]](record["summary"])
 
 
@@ -36,3 +36,9 @@ def test_budgets_and_bins_render_in_numeric_order_after_a_json_round_trip():
 def test_a_readme_without_the_markers_is_refused():
     with pytest.raises(ValueError, match="no results section"):
         report.render_readme("# a readme\n", {})
+
+
+def test_the_recorded_trials_render():
+    trials = report.load_trials()
+    assert trials is None or ("| trial | seed |" in report.findings_trials(trials)
+                              and len(trials["plateau"]) > 0 and len(trials["world"]) > 0)

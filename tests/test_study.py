@@ -34,6 +34,7 @@ def test_every_profile_gives_every_parameter_and_builds():
     ({"n_label_problems": 0}, r"n_label_problems=0 is out of range"),
     ({"verifier_lr": 7.0}, r"lr=7.0 is out of range"),
     ({"profile": "huge"}, r"profile='huge' is not a known profile; use one of full, quick, tiny"),
+    ({"seed_study_policy_seeds": 0}, r"policy_seeds=0 is out of range"),
 ])
 def test_bad_parameters_are_refused_with_their_value(overrides, message):
     with pytest.raises(ConfigError, match=message):

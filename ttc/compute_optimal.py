@@ -149,7 +149,7 @@ def predicted_bin(mean_score: float, edges: list[float]) -> int:
 
 
 def run_policy(problems, sampler, verifier, strategies: pd.DataFrame, edges: list[float], budget: int,
-               n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 192) -> pd.DataFrame:
+               n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 224) -> pd.DataFrame:
     """Answer `problems` at `budget` the compute-optimal way: estimate each question's bin from
     `n_estimate` samples scored by the verifier (no ground truth), then run the strategy chosen
     for that bin. One row per problem, with the estimation's cost and the search's cost apart.
@@ -234,7 +234,7 @@ def strategies(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def demo(problems, sampler, verifier, chosen: pd.DataFrame, edges: list[float], budget: int, oracle_bins: pd.Series,
-         n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 192) -> tuple[pd.DataFrame, dict]:
+         n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 224) -> tuple[pd.DataFrame, dict]:
     """The policy (`run_policy` with the predicted-bin strategies) on `problems`, which should be
     held out of the choice; per-problem rows, and its accuracy, how often the estimated bin was the
     oracle's, and the share of FLOPs the estimation added."""

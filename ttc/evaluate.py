@@ -23,7 +23,7 @@ class EvalConfig:
     n_samples_other: int = 16  # samples per problem for the other ladder sizes
     temperature: float = 1.0
     batch_size: int = 256
-    max_new_tokens: int = 192
+    max_new_tokens: int = 224
     seed: int = 0
 
     def __post_init__(self):

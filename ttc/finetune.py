@@ -56,7 +56,7 @@ class FinetuneConfig:
     val_fraction: float = 0.1  # of the training problems, held out for early stopping
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    bf16: bool = True
+    bf16: bool = False  # fp32: bf16 autocast is ~100x slower on AVX2-only CPUs (ttc.pretrain)
     seed: int = 0
     eval_batch_size: int = 256
 

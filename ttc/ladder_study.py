@@ -19,7 +19,7 @@ import pandas as pd
 from ttc import world as W
 from ttc.evaluate import EvalConfig, evaluate
 from ttc.lm import Ladder, load_model, model_record, read_meta
-from ttc.pretrain import PretrainConfig, pretrain
+from ttc.pretrain import STILL_LEARNING, PretrainConfig, pretrain
 from ttc.compute import Ledger
 from ttc.store import cached_table, check_artifact, reusable, run_id, write_dir
 
@@ -73,8 +73,19 @@ def train_ladder(ladder: Ladder, tokenizer, splits: dict, world_config: W.WorldC
         meta = pretrain(name, tokenizer, splits["train"], splits["val"], config, Path(models_dir) / name,
                         progress=progress, extra_meta={"world": world})
         rows.append({k: meta[k] for k in ("name", "hidden", "layers", "parameters", "tokens", "flops", "wall_s",
-                                           "final_val_loss")} | {"policy": name == ladder.policy})
+                                           "final_val_loss", "last_quarter_fall")} | {"policy": name == ladder.policy})
     return pd.DataFrame(rows)
+
+
+def warn_still_learning(ladder_table: pd.DataFrame) -> None:
+    """Warn, with the number, for every model whose validation loss was still falling at the end."""
+    import warnings
+
+    for r in ladder_table.itertuples():
+        if r.last_quarter_fall > STILL_LEARNING:
+            warnings.warn(f"{r.name} is still learning: its validation loss fell {r.last_quarter_fall:.1%} over the "
+                          f"last quarter of training (flat is below {STILL_LEARNING:.0%}); more tokens would change "
+                          f"its accuracy", stacklevel=2)
 
 
 def loss_curves(ladder: Ladder, models_dir: Path) -> pd.DataFrame:
@@ -86,34 +97,36 @@ def loss_curves(ladder: Ladder, models_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def evaluate_model(model_dir: Path, name: str, problems: list[W.Problem], config: EvalConfig, n_samples: int,
+                   path: Path) -> pd.DataFrame:
+    """Greedy accuracy and sampled pass@1 of one model on `problems`, one row per problem, cached at
+    `path` and keyed by the evaluation settings, the problems and the model's own pretraining record."""
+    settings = {"eval": config, "n_samples": n_samples, "problems": [p.id for p in problems],
+                "model": model_record(model_dir)}
+
+    def build() -> pd.DataFrame:
+        model, tokenizer, meta = load_model(model_dir)
+        ledger = Ledger()
+        table = evaluate(model, tokenizer, problems, n_samples, config, ledger=ledger)
+        table.insert(0, "model", name)
+        table["parameters"], table["pretrain_flops"] = meta["parameters"], meta["flops"]
+        table["eval_generated_tokens"] = ledger.generated_tokens  # the whole evaluation's, per row for tracing
+        table["run_id"] = run_id(config, n_samples, settings["problems"], settings["model"])
+        return table
+
+    return cached_table(path, settings, build, f"evaluation of {name}")
+
+
 def evaluate_ladder(ladder: Ladder, problems: list[W.Problem], config: EvalConfig, models_dir: Path,
                     results_dir: Path, progress: bool = True) -> pd.DataFrame:
-    """Greedy accuracy and sampled pass@1 of every size on `problems`, one row per (model, problem).
-
-    Each model's table is cached under `results_dir`, keyed by the evaluation
-    settings, the problems and the model's own pretraining record.
-    """
+    """Greedy accuracy and sampled pass@1 of every size on `problems`, one row per (model, problem);
+    each model's table is cached under `results_dir/01_eval/`."""
     from tqdm.auto import tqdm
 
-    tables = []
-    for name in tqdm(ladder.names, desc="evaluate ladder", disable=not progress):
-        model_dir = Path(models_dir) / name
-        n_samples = config.n_samples_policy if name == ladder.policy else config.n_samples_other
-        settings = {"eval": config, "n_samples": n_samples, "problems": [p.id for p in problems],
-                    "model": model_record(model_dir)}
-
-        def build(model_dir=model_dir, name=name, n_samples=n_samples, settings=settings) -> pd.DataFrame:
-            model, tokenizer, meta = load_model(model_dir)
-            ledger = Ledger()
-            table = evaluate(model, tokenizer, problems, n_samples, config, ledger=ledger)
-            table.insert(0, "model", name)
-            table["parameters"], table["pretrain_flops"] = meta["parameters"], meta["flops"]
-            table["eval_generated_tokens"] = ledger.generated_tokens  # the whole evaluation's, per row for tracing
-            table["run_id"] = run_id(config, n_samples, settings["problems"], settings["model"])
-            return table
-
-        tables.append(cached_table(Path(results_dir) / "01_eval" / f"{name}.parquet", settings, build,
-                                   f"evaluation of {name}"))
+    tables = [evaluate_model(Path(models_dir) / name, name, problems, config,
+                             config.n_samples_policy if name == ladder.policy else config.n_samples_other,
+                             Path(results_dir) / "01_eval" / f"{name}.parquet")
+              for name in tqdm(ladder.names, desc="evaluate ladder", disable=not progress)]
     return pd.concat(tables, ignore_index=True)
 
 
@@ -143,6 +156,9 @@ def ladder_checks(summary: pd.DataFrame, spread: dict[str, float]) -> dict[str, 
             all(rising.values()),
             "; ".join(f"{label}: " + " < ".join(f"{n} {v:.1%}" for n, v in zip(s["name"], s[col]))
                       for col, label in (("greedy", "greedy"), ("pass1", "pass@1")))),
+        f"every model has flattened (validation loss fell <= {STILL_LEARNING:.0%} over the last quarter)": (
+            bool((s["last_quarter_fall"] <= STILL_LEARNING).all()),
+            ", ".join(f"{n} {v:.1%}" for n, v in zip(s["name"], s["last_quarter_fall"]))),
         "largest model not at ceiling (greedy <= 95%)": (largest <= 0.95, f"{s['name'].iloc[-1]}: {largest:.1%}"),
         "policy pass@1 spread (>=15% below 0.1, >=15% above 0.9, >=30% between)": (
             below >= 0.15 and above >= 0.15 and between >= 0.30,

@@ -39,14 +39,25 @@ def _settings_line(profile: str, settings: dict) -> str:
 
 
 def plot_base_models(summary: pd.DataFrame, per_problem: pd.DataFrame, curves: pd.DataFrame, policy: str,
-                     profile: str, settings: dict) -> plt.Figure:
-    """Notebook 01: the ladder's accuracy against pretraining FLOPs, overall and by level;
-    the policy's per-problem pass@1 spread; the loss curves."""
+                     profile: str, settings: dict, seed_interval: dict | None = None) -> plt.Figure:
+    """Notebook 01: the ladder's accuracy against pretraining FLOPs, overall and by level (with the
+    policy's range over training seeds, when the seed study ran); the policy's per-problem pass@1
+    spread; the loss curves."""
     theme()
     fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
     ax = axes[0, 0]
     ax.plot(summary["flops"], summary["greedy"], "o-", label="greedy accuracy")
     ax.plot(summary["flops"], summary["pass1"], "s--", label="sampled pass@1 (T=1)")
+    if seed_interval:
+        x = float(summary.loc[summary["name"] == policy, "flops"].iloc[0])
+        for col, color, dx in (("greedy", "C0", 0.97), ("pass1", "C1", 1.03)):
+            lo, mid, hi = (seed_interval[col][k] for k in ("min", "mean", "max"))
+            ax.errorbar([x * dx], [mid], yerr=[[mid - lo], [hi - mid]], fmt="none", color=color, capsize=4, lw=1.5)
+        ax.plot([], [], color="0.3", marker="|", ls="none", ms=10,
+                label=f"policy: min-max over {len(seed_interval['seeds'])} training seeds (seed study)")
+    else:
+        ax.text(0.98, 0.02, "seed interval: run `make seed-study`", transform=ax.transAxes, ha="right",
+                fontsize=8, color="0.4")
     for _, r in summary.iterrows():
         tag = f"{r['name']}\n{r['parameters'] / 1e6:.2f}M" + (" (policy)" if r["name"] == policy else "")
         ax.annotate(tag, (r["flops"], r["greedy"]), textcoords="offset points", xytext=(4, 6), fontsize=8)
@@ -81,6 +92,38 @@ def plot_base_models(summary: pd.DataFrame, per_problem: pd.DataFrame, curves: p
     ax.set(xlabel="pretraining tokens", ylabel="validation loss (nats / solution token)", yscale="log",
            title="(d) validation loss during pretraining")
     fig.suptitle("Base-model ladder on the synthetic math world\n" + _settings_line(profile, settings), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_seed_study(table: pd.DataFrame, curves: pd.DataFrame, policy: str, profile: str,
+                    settings: dict) -> plt.Figure:
+    """The seed study: validation loss per training seed, accuracy per seed, and the policy's
+    pass@1 spread per seed."""
+    theme()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    ax = axes[0]
+    sns.lineplot(curves, x="tokens", y="loss", hue="model", units="seed", estimator=None, marker=".", ax=ax)
+    ax.set(yscale="log", xlabel="pretraining tokens", ylabel="validation loss (nats / solution token)",
+           title="(a) validation loss, one line per training seed")
+    ax = axes[1]
+    long = table.melt(id_vars=["model", "seed", "parameters"], value_vars=["greedy", "pass1"], var_name="metric",
+                      value_name="accuracy")
+    long["model"] = long["model"] + np.where(long["model"] == policy, " (policy)", "")
+    sns.stripplot(long, x="model", y="accuracy", hue="metric", dodge=True, size=7, jitter=0.15, ax=ax)
+    ax.set(ylim=(0, 1.05), xlabel="", ylabel="accuracy on the test split",
+           title="(b) greedy accuracy and pass@1, one dot per seed")
+    ax = axes[2]
+    pol = table[table["model"] == policy].set_index("seed")[["below_0.1", "between", "above_0.9"]]
+    pol.columns = ["pass@1 < 0.1", "0.1 - 0.9", "> 0.9"]
+    pol.plot.bar(stacked=True, ax=ax, color=["C3", "0.7", "C2"], rot=0)
+    for y in (0.15, 0.85):
+        ax.axhline(y, color="k", ls=":", lw=1)
+    ax.set(ylim=(0, 1), xlabel=f"training seed of the policy {policy}", ylabel="fraction of test problems",
+           title="(c) the policy's pass@1 spread per seed")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle("Seed study: the same world and settings, another training seed\n" + _settings_line(profile, settings),
+                 fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -29,7 +29,7 @@ from ttc.store import build_in_chunks, chunk_seed
 class PoolConfig:
     n: int = 512  # samples per problem (the paper: 2048)
     temperature: float = 1.0
-    max_new_tokens: int = 192
+    max_new_tokens: int = 224
     batch_size: int = 256
     problems_per_chunk: int = 20  # the unit of resumption
     seed: int = 0

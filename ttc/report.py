@@ -23,7 +23,7 @@ import pandas as pd
 from ttc.config import ROOT
 from ttc.store import figures_dir, plain, write_json
 
-NOTEBOOKS = ("01", "02", "03", "04", "05")
+NOTEBOOKS = ("01", "seed_study", "02", "03", "04", "05")  # in the README's order
 README_START, README_END = "<!-- results: rendered by `python -m ttc.report readme` -->", "<!-- results end -->"
 
 
@@ -64,26 +64,89 @@ def load_summaries(folder: Path | None = None) -> dict[str, dict]:
 # 01: the ladder
 
 
-def summary_01(summary: pd.DataFrame, spread: dict, checks: dict, policy: str, tokens: int) -> dict:
+def summary_01(summary: pd.DataFrame, spread: dict, checks: dict, policy: str, tokens: int,
+               seed_table: pd.DataFrame | None = None) -> dict:
     models = [{"name": r["name"], "parameters": int(r["parameters"]), "greedy": float(r["greedy"]),
                "pass1": float(r["pass1"]), "wall_s": float(r["wall_s"]), "final_val_loss": float(r["final_val_loss"]),
-               "policy": r["name"] == policy} for _, r in summary.sort_values("parameters").iterrows()]
+               "last_quarter_fall": float(r["last_quarter_fall"]), "policy": r["name"] == policy}
+              for _, r in summary.sort_values("parameters").iterrows()]
+    seeds = None if seed_table is None else {
+        model: [float(v) for v in g.sort_values("seed")["greedy"]] for model, g in seed_table.groupby("model")}
     return {"tokens": int(tokens), "policy": policy, "models": models, "policy_spread": spread,
             "span": models[-1]["parameters"] / next(m["parameters"] for m in models if m["policy"]),
-            "checks": {name: bool(ok) for name, (ok, _) in checks.items()}}
+            "checks": {name: bool(ok) for name, (ok, _) in checks.items()}, "seed_study": seeds}
 
 
 def findings_01(s: dict) -> str:
     rows = "\n".join(f"| {m['name']}{' (policy)' if m['policy'] else ''} | {m['parameters']:,} | {_pct(m['greedy'])} | "
-                     f"{_pct(m['pass1'])} | {m['wall_s']:.0f} s | {m['final_val_loss']:.3g} |" for m in s["models"])
+                     f"{_pct(m['pass1'])} | {m['wall_s']:.0f} s | {m['final_val_loss']:.3g} | "
+                     f"{_pct(m['last_quarter_fall'])} |" for m in s["models"])
     largest, sp = s["models"][-1], s["policy_spread"]
     checks = "\n".join(f"- {'holds' if ok else '**does not hold**'}: {name}" for name, ok in s["checks"].items())
+    seeds = s.get("seed_study")
+    seed_text = ("The seed study has not been run for these models (`make seed-study`)." if not seeds else
+                 "Greedy accuracy over training seeds (seed study): " + "; ".join(
+                     f"{m} {', '.join(_pct(v) for v in vs)} (range {_pct(max(vs) - min(vs))})" for m, vs in seeds.items())
+                 + ".")
     return (f"Pretrained on D = {s['tokens']:,} tokens per model.\n\n"
-            "| model | parameters | greedy | pass@1 | pretraining wall time | validation loss |\n"
-            "| --- | --- | --- | --- | --- | --- |\n" + rows + "\n\n" + checks + "\n\n"
+            "| model | parameters | greedy | pass@1 | pretraining wall time | validation loss | "
+            "its fall over the last quarter |\n"
+            "| --- | --- | --- | --- | --- | --- | --- |\n" + rows + "\n\n" + checks + "\n\n"
             f"The largest model, {largest['name']}, has {s['span']:.1f}x the policy's parameters. The policy's "
             f"pass@1 is below 0.1 on {_pct(sp['below_0.1'])} of test problems and above 0.9 on "
-            f"{_pct(sp['above_0.9'])}.")
+            f"{_pct(sp['above_0.9'])}. {seed_text}")
+
+
+# --------------------------------------------------------------------------
+# The pretraining trials (bench/trials/, recorded in figures/pretrain_trials.json)
+
+
+def load_trials(path: Path | None = None) -> dict | None:
+    """The trials that chose the pretraining recipe and the world, or None where none are recorded."""
+    path = Path(path) if path else ROOT / "figures" / "pretrain_trials.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def findings_trials(t: dict | None) -> str:
+    if not t:
+        return "No pretraining trials are recorded (figures/pretrain_trials.json)."
+    plateau = "\n".join(f"| {r['trial']} | {r['seed']} | {r['train_loss_0.5M']:.3f} | {r['train_loss_1M']:.3f} | "
+                        f"{r['train_loss_1.5M']:.3f} | {_pct(r['greedy_1.5M'])} |" for r in t["plateau"])
+    world = "\n".join(f"| {r['modulus']} | {r['levels']} | {r['seed']} | {r['tokens'] / 1e6:g}M | {_pct(r['greedy'])} | "
+                      f"{r['by_family']} | {_pct(r['below_0.1'])} / {_pct(r['above_0.9'])} / {_pct(r['between'])} | "
+                      f"{_pct(r.get('last_quarter_fall'))} |" for r in t["world"])
+    return ("**Trials behind the recipe** (`bench/trials/`, the policy `d64-l4`, full-profile data). "
+            "First the plateau: constant learning rate, 1.5M tokens, the training loss (running mean) and greedy "
+            "accuracy on 200 test problems.\n\n"
+            "| trial | seed | loss at 0.5M | at 1M | at 1.5M | greedy at 1.5M |\n| --- | --- | --- | --- | --- | --- |\n"
+            + plateau + "\n\nThen the world, with isolated documents and the cosine schedule over D "
+            "(greedy on the 500 test problems, pass@1 spread from 16 samples: below 0.1 / above 0.9 / between; "
+            "n/a where the trial did not record it).\n\n"
+            "| modulus | levels | seed | D | greedy | greedy by family | spread | validation-loss fall, last quarter |\n"
+            "| --- | --- | --- | --- | --- | --- | --- | --- |\n" + world)
+
+
+# --------------------------------------------------------------------------
+# The seed study (notebooks/seed_study.ipynb)
+
+
+def summary_seed_study(table: pd.DataFrame, checks: dict, policy: str) -> dict:
+    runs = [{"model": r["model"], "seed": int(r["seed"]), "greedy": float(r["greedy"]), "pass1": float(r["pass1"]),
+             "below_0.1": float(r["below_0.1"]), "above_0.9": float(r["above_0.9"]), "between": float(r["between"]),
+             "final_val_loss": float(r["final_val_loss"]), "last_quarter_fall": float(r["last_quarter_fall"]),
+             "wall_s": float(r["wall_s"])} for _, r in table.iterrows()]
+    return {"policy": policy, "runs": runs, "checks": {name: bool(ok) for name, (ok, _) in checks.items()},
+            "pretrain_wall_s": float(table["wall_s"].sum())}
+
+
+def findings_seed_study(s: dict) -> str:
+    rows = "\n".join(f"| {r['model']}{' (policy)' if r['model'] == s['policy'] else ''} | {r['seed']} | "
+                     f"{r['final_val_loss']:.3g} | {_pct(r['last_quarter_fall'])} | {_pct(r['greedy'])} | "
+                     f"{_pct(r['pass1'])} | {_pct(r['below_0.1'])} | {_pct(r['above_0.9'])} |" for r in s["runs"])
+    checks = "\n".join(f"- {'holds' if ok else '**does not hold**'}: {name}" for name, ok in s["checks"].items())
+    return ("| model | training seed | validation loss | its fall over the last quarter | greedy | pass@1 | "
+            "pass@1 < 0.1 | pass@1 > 0.9 |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n" + rows + "\n\n"
+            + checks + f"\n\nPretraining these models took {s['pretrain_wall_s'] / 60:.0f} minutes in all.")
 
 
 # --------------------------------------------------------------------------
@@ -241,24 +304,27 @@ def findings_05(s: dict) -> str:
     return "\n".join(lines)
 
 
-FINDINGS = {"01": findings_01, "02": findings_02, "03": findings_03, "04": findings_04, "05": findings_05}
+FINDINGS = {"01": findings_01, "02": findings_02, "03": findings_03, "04": findings_04, "05": findings_05,
+            "seed_study": findings_seed_study}
 
 
-def readme_results(summaries: dict[str, dict]) -> str:
+def readme_results(summaries: dict[str, dict], trials: dict | None = None) -> str:
     """The README's results section: each notebook's findings, rendered from its committed summary."""
     titles = {"01": "01, the ladder", "02": "02, difficulty", "03": "03, verifiers", "04": "04, search",
-              "05": "05, compute-optimal search"}
+              "05": "05, compute-optimal search", "seed_study": "the seed study (make seed-study)"}
     parts = [f"#### {titles[n]}\n\n{FINDINGS[n](s)}" for n, s in summaries.items()]
+    if trials is not None:
+        parts.insert(min(1, len(parts)), f"#### the pretraining recipe\n\n{findings_trials(trials)}")
     return "\n\n".join(parts)
 
 
-def render_readme(readme: str, summaries: dict[str, dict]) -> str:
+def render_readme(readme: str, summaries: dict[str, dict], trials: dict | None = None) -> str:
     """`readme` with its results section (between the two markers) rendered from `summaries`."""
     if README_START not in readme or README_END not in readme:
         raise ValueError(f"README.md has no results section: add the lines {README_START!r} and {README_END!r}")
     head, rest = readme.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    return f"{head}{README_START}\n{readme_results(summaries)}\n{README_END}{tail}"
+    return f"{head}{README_START}\n{readme_results(summaries, trials)}\n{README_END}{tail}"
 
 
 def main(argv: list[str]) -> int:
@@ -267,7 +333,7 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     path = ROOT / "README.md"
-    path.write_text(render_readme(path.read_text(), load_summaries()))
+    path.write_text(render_readme(path.read_text(), load_summaries(), load_trials()))
     print(f"rewrote the results section of {path}")
     return 0
 

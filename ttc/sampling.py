@@ -143,7 +143,7 @@ class Sampler:
     PROMPT_CACHE_BYTES = 8 * 2 ** 20
     MIN_RUN_ROWS = 128  # below this, matmuls lose more than the cache gains (the ladder's largest model)
 
-    def __init__(self, model, tokenizer, batch_size: int = 256, max_new_tokens: int = 192,
+    def __init__(self, model, tokenizer, batch_size: int = 256, max_new_tokens: int = 224,
                  ledger: Ledger | None = None, lean: bool = True):
         if batch_size < 1 or max_new_tokens < 1:
             raise ValueError(f"batch_size={batch_size} and max_new_tokens={max_new_tokens} must be >= 1")

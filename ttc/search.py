@@ -41,7 +41,7 @@ class SearchConfig:
     lookahead: int = 0  # k: greedy steps rolled out before scoring a candidate (0 for beam search)
     max_rounds: int = 40
     temperature: float = 1.0
-    max_new_tokens: int = 192  # the longest solution, in tokens
+    max_new_tokens: int = 224  # the longest solution, in tokens
     seed: int = 0
 
     def __post_init__(self):
@@ -104,7 +104,7 @@ def strategy_label(search: str, m_setting: int = 0, lookahead: int = 0) -> str:
     return f"beam M={m}" if search == "beam" else f"lookahead k={lookahead} M={m}"
 
 
-def config_for(strategy: dict, budget: int, seed: int = 0, max_new_tokens: int = 192) -> "SearchConfig":
+def config_for(strategy: dict, budget: int, seed: int = 0, max_new_tokens: int = 224) -> "SearchConfig":
     """The `SearchConfig` of a strategy (a row with the STRATEGY columns) at a budget."""
     return SearchConfig(strategy["search"], budget=int(budget), beam_width=int(strategy["m_setting"]),
                         lookahead=int(strategy["lookahead"]), seed=seed, max_new_tokens=max_new_tokens)
@@ -238,7 +238,7 @@ def run_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier, 
 
 
 def search_configs(budgets: list[int], seed: int = 0, temperature: float = 1.0, max_rounds: int = 40,
-                   max_new_tokens: int = 192) -> tuple[list[SearchConfig], list[str]]:
+                   max_new_tokens: int = 224) -> tuple[list[SearchConfig], list[str]]:
     """The paper's sweep (Sec. 5.2): beam M = sqrt(N) and M = 4, lookahead k = 3 with both,
     lookahead k = 1 with M = sqrt(N), at every budget; returns the configurations and a note for
     each one left out because the budget cannot hold it."""

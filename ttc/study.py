@@ -29,6 +29,7 @@ from ttc.evaluate import EvalConfig
 from ttc.lm import LADDER, Ladder, model_record
 from ttc.pool import PoolConfig, pool_settings
 from ttc.pretrain import PretrainConfig
+from ttc.seed_study import SeedStudyConfig
 from ttc.verifiers import LabelConfig, VerifierConfig, verifier_settings
 
 
@@ -46,7 +47,7 @@ class SearchSweepConfig:
     n_problems_top: int = 50  # at the largest budget (a subset of the above)
     max_rounds: int = 40
     temperature: float = 1.0
-    max_new_tokens: int = 192
+    max_new_tokens: int = 224
     batch_size: int = 256
     n_repeats: int = 8  # random N-subsets of the pool per problem, for best-of-N and majority
     n_boot: int = 1000
@@ -90,6 +91,7 @@ class StudyConfig:
     world: W.WorldConfig
     ladder: Ladder
     pretrain: PretrainConfig
+    seed_study: SeedStudyConfig
     eval: EvalConfig
     pool: PoolConfig
     n_label_problems: int
@@ -133,8 +135,11 @@ class StudyConfig:
             pretrain=PretrainConfig(tokens=p["pretrain_tokens"], rows=p["pretrain_rows"], lr=p["pretrain_lr"],
                                     lr_hidden=LADDER[policy].hidden, lr_width_power=p["pretrain_lr_width_power"],
                                     seed=seed),
+            seed_study=SeedStudyConfig(policy_seeds=p["seed_study_policy_seeds"],
+                                       next_seeds=p["seed_study_next_seeds"]),
             eval=EvalConfig(n_samples_policy=p["n_samples_policy"], n_samples_other=p["n_samples_other"],
-                            temperature=p["temperature"], batch_size=p["eval_batch_size"], seed=seed),
+                            temperature=p["temperature"], batch_size=p["eval_batch_size"],
+                            max_new_tokens=p["max_new_tokens"], seed=seed),
             pool=PoolConfig(n=p["n_pool"], temperature=p["pool_temperature"], max_new_tokens=p["max_new_tokens"],
                             batch_size=p["sampler_batch_size"], seed=seed),
             n_label_problems=p["n_label_problems"],
@@ -275,6 +280,27 @@ class Study:
     def ladder_results_settings(self) -> dict:
         return {"eval": self.config.eval, "problems": [p.id for p in self.splits()["test"]],
                 "models": {name: model_record(self.model_dir(name)) for name in self.config.ladder.names}}
+
+    # ---- the seed study (notebooks/seed_study.ipynb, `make seed-study`)
+
+    def seed_study_settings(self) -> dict:
+        from ttc.seed_study import model_dir, seed_models
+
+        return {"eval": self.config.eval, "problems": [p.id for p in self.splits()["test"]],
+                "models": {f"{name}-seed{seed}": model_record(model_dir(self, name, seed))
+                           for name, seed in seed_models(self)}}
+
+    def read_seed_study(self):
+        """The seed study's table, or None (with the reason printed) when it has not been run for
+        these models: it is outside `make reproduce`'s chain (`make seed-study`)."""
+        from ttc.store import MissingArtifact, StaleArtifact, read_table
+
+        try:
+            return read_table(self.results / "seed_study.parquet", self.seed_study_settings(), "the seed study",
+                              "notebooks/seed_study.ipynb (make seed-study)")
+        except (MissingArtifact, StaleArtifact) as e:
+            print(f"no seed interval: {e}")
+            return None
 
     def record_run(self, notebook: str) -> None:
         """List every artifact this notebook read or wrote beside its executed copy, so that

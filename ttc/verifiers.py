@@ -47,7 +47,7 @@ class LabelConfig:
     n_solutions: int = 8  # policy solutions per training problem (the paper: 16)
     n_rollouts: int = 8  # rollouts per step prefix (the paper: 16)
     temperature: float = 1.0
-    max_new_tokens: int = 192
+    max_new_tokens: int = 224
     batch_size: int = 256
     problems_per_chunk: int = 50  # the unit of resumption
     seed: int = 0
@@ -126,7 +126,7 @@ class Verifier:
     """Per-line scores in [0, 1] from a trained PRM or ORM."""
 
     def __init__(self, model: LlamaForTokenClassification, tokenizer, batch_size: int = 256,
-                 ledger: Ledger | None = None, bf16: bool = True):
+                 ledger: Ledger | None = None, bf16: bool = False):
         self.model, self.tokenizer = model.eval(), tokenizer
         self.batch_size, self.bf16 = batch_size, bf16
         self.ledger = ledger if ledger is not None else Ledger()
@@ -187,7 +187,7 @@ class VerifierConfig:
     val_fraction: float = 0.1  # of the training problems, held out for early stopping (the paper: 10%)
     dropout: float = 0.05
     weight_decay: float = 0.01
-    bf16: bool = True
+    bf16: bool = False  # as pretraining: fp32 unless the CPU has bf16 matrix units
     seed: int = 0
 
     def __post_init__(self):

@@ -1,0 +1,59 @@
+"""Collect the pretraining trials into figures/pretrain_trials.json (committed; rendered by ttc.report).
+
+The trials chose the pretraining recipe and the world before the study's models
+were trained; they are not part of `make reproduce`. Each ran once on the
+2-core machine, from this folder:
+
+    python plateau.py --seed S [--iso 1] [--lr LR] [--curr 0.2] --tokens 1.5e6 --tag TAG   (writes TAG.json)
+    python world.py d64-l4 MODULUS SEED [TOKENS current]   (one JSON line; `current`: the profile's levels)
+    python evaluate_one.py data/full/models/d64-l4       (the m = 10 line: the study's model at the time)
+
+then `python collect.py raw` (raw/ holds the TAG.json files and the JSON lines of world.py and
+evaluate_one.py in trials.log, as they came out; lines a script printed as text were copied into trials.log as
+JSON, with a "note"; an interrupted trial left no file).
+plateau.py's validation loss does not isolate documents, so the trials compare the training loss
+(running mean over the batches, each document on its own when --iso 1) and greedy accuracy.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from ttc.pretrain import last_quarter_fall  # noqa: E402
+LABELS = {"const": "packed rows, documents see each other (before)", "lr6e-3": "the same, peak lr 6e-3 (2x)",
+          "curr": "the same, levels unlocked over the first 20% of steps", "iso": "each document attends only to itself"}
+
+
+def plateau_trials(folder: Path) -> list[dict]:
+    out = []
+    for path in sorted(folder.glob("*_s[0-9].json")):
+        d = json.loads(path.read_text())
+        kind, seed = path.stem.rsplit("_s", 1)
+        at = lambda t: min(d["train"], key=lambda p: abs(p[0] - t))[1]  # noqa: E731
+        out.append({"trial": LABELS[kind], "seed": int(seed), "train_loss_0.5M": at(5e5), "train_loss_1M": at(1e6),
+                    "train_loss_1.5M": at(1.5e6), "greedy_1.5M": d["greedy"]["all"], "n_test": d["args"]["n_eval"]})
+    return out
+
+
+def world_trials(folder: Path) -> list[dict]:
+    lines = [line for line in (folder / "trials.log").read_text().splitlines() if line.startswith("{")]
+    keep = ("name", "modulus", "seed", "tokens", "greedy", "pass1", "below_0.1", "above_0.9", "between", "by_family",
+            "last_quarter_fall")
+    # the levels of before (1-16 operations / digits) unless the line says otherwise
+    out = []
+    for line in map(json.loads, lines):
+        row = {k: line.get(k) for k in keep} | {"levels": line.get("levels", "1-16 steps")}
+        if row["last_quarter_fall"] is None and line.get("val"):  # from the curve world.py printed
+            n = len(line["val"])
+            row["last_quarter_fall"] = last_quarter_fall([[(i + 1) / n, v] for i, v in enumerate(line["val"])])
+        out.append(row)
+    return out
+
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1])
+    record = {"plateau": plateau_trials(folder), "world": world_trials(folder)}
+    (ROOT / "figures" / "pretrain_trials.json").write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {ROOT / 'figures' / 'pretrain_trials.json'}: {len(record['plateau'])} + {len(record['world'])} trials")

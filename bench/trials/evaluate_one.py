@@ -1,0 +1,20 @@
+"""One trained model, greedy and 16-sample pass@1 on the full profile's test split, by family and level."""
+import sys; sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+import numpy as np
+from ttc import world as W
+from ttc.lm import load_model
+from ttc.sampling import Sampler
+from ttc.ladder_study import read_splits
+from ttc.study import Study, profile_params
+st = Study.from_params(profile_params("full"))
+test = read_splits(st.data, st.config.world)["test"]
+m, tok, meta = load_model(sys.argv[1])
+g = Sampler(m, tok, batch_size=256, max_new_tokens=192).sample([W.prompt(p) for p in test], n=1, temperature=0.0)
+c = [W.grade(p, x[0].text) for p, x in zip(test, g)]
+print("greedy", np.mean(c), {f: np.mean([ok for ok, p in zip(c, test) if p.family == f]) for f in ("modchain", "addition")})
+import pandas as pd
+from ttc.evaluate import evaluate, EvalConfig
+from ttc.ladder_study import pass1_spread
+tab = evaluate(m, tok, test, 16, EvalConfig())
+print(tab.groupby(["family","level"]).agg(g=("greedy_correct","mean"), p=("pass1","mean")).round(2).T.to_string())
+print(pass1_spread(tab))
