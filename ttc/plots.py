@@ -56,8 +56,8 @@ def plot_base_models(summary: pd.DataFrame, per_problem: pd.DataFrame, curves: p
         ax.plot([], [], color="0.3", marker="|", ls="none", ms=10,
                 label=f"policy: min-max over {len(seed_interval['seeds'])} training seeds (seed study)")
     else:
-        ax.text(0.98, 0.02, "seed interval: run `make seed-study`", transform=ax.transAxes, ha="right",
-                fontsize=8, color="0.4")
+        ax.text(0.98, 0.97, "no seed interval yet: `make seed-study`", transform=ax.transAxes, ha="right",
+                va="top", fontsize=8, color="0.4")
     for _, r in summary.iterrows():
         tag = f"{r['name']}\n{r['parameters'] / 1e6:.2f}M" + (" (policy)" if r["name"] == policy else "")
         ax.annotate(tag, (r["flops"], r["greedy"]), textcoords="offset points", xytext=(4, 6), fontsize=8)
