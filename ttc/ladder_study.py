@@ -63,15 +63,22 @@ def policy_dir(data_dir: Path, name: str) -> Path:
     return path
 
 
+def pretrain_on_world(name: str, tokenizer, splits: dict, world_config: W.WorldConfig, config: PretrainConfig,
+                      out_dir: Path, progress: bool = True) -> dict:
+    """One ladder size pretrained on the world's training split, with the world recorded beside it
+    (the one place that says what a study model's settings are, for notebook 01 and the seed study).
+    pretrain() skips a finished model, and refuses one made with other settings."""
+    world = json.loads(json.dumps(asdict(world_config)))  # as JSON reads it back
+    return pretrain(name, tokenizer, splits["train"], splits["val"], config, Path(out_dir), progress=progress,
+                    extra_meta={"world": world})
+
+
 def train_ladder(ladder: Ladder, tokenizer, splits: dict, world_config: W.WorldConfig, config: PretrainConfig,
                  models_dir: Path, progress: bool = True) -> pd.DataFrame:
     """Pretrain every size (skipping finished ones); one row per size with N, D, FLOPs and time."""
     rows = []
-    world = json.loads(json.dumps(asdict(world_config)))
     for name in ladder.names:
-        # pretrain() skips a finished model, and refuses one made with other settings
-        meta = pretrain(name, tokenizer, splits["train"], splits["val"], config, Path(models_dir) / name,
-                        progress=progress, extra_meta={"world": world})
+        meta = pretrain_on_world(name, tokenizer, splits, world_config, config, Path(models_dir) / name, progress)
         rows.append({k: meta[k] for k in ("name", "hidden", "layers", "parameters", "tokens", "flops", "wall_s",
                                            "final_val_loss", "last_quarter_fall")} | {"policy": name == ladder.policy})
     return pd.DataFrame(rows)

@@ -16,7 +16,6 @@ Use: `trained = train_seeds(study, tokenizer, splits)`,
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +23,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ttc.config import ConfigError, check_fields, check_range
-from ttc.ladder_study import evaluate_model, pass1_spread
+from ttc.ladder_study import evaluate_model, pass1_spread, pretrain_on_world
 from ttc.lm import read_meta
-from ttc.pretrain import pretrain
 
 MAX_GREEDY_RANGE = 0.06
 """The bar: the policy's greedy accuracy may move by at most 6 points between training seeds."""
@@ -66,12 +64,10 @@ def train_seeds(study, tokenizer, splits: dict, progress: bool = True) -> pd.Dat
     """Pretrain every (model, seed) of the study that is not on disk yet; one row each with its
     pretraining record (validation loss, its fall over the last quarter, wall time)."""
     cfg = study.config
-    world = json.loads(json.dumps(dataclasses.asdict(cfg.world)))  # as notebook 01 records it
     rows = []
     for name, seed in tqdm(seed_models(study), desc="seed study: pretrain", disable=not progress):
-        out = model_dir(study, name, seed)
-        meta = pretrain(name, tokenizer, splits["train"], splits["val"], dataclasses.replace(cfg.pretrain, seed=seed),
-                        out, progress=progress, extra_meta={"world": world})
+        meta = pretrain_on_world(name, tokenizer, splits, cfg.world, dataclasses.replace(cfg.pretrain, seed=seed),
+                                 model_dir(study, name, seed), progress)
         rows.append({"model": name, "seed": seed, "parameters": meta["parameters"], "tokens": meta["tokens"],
                      "final_val_loss": meta["final_val_loss"], "last_quarter_fall": meta["last_quarter_fall"],
                      "wall_s": meta["wall_s"], "policy": name == cfg.ladder.policy})
