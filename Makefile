@@ -67,8 +67,9 @@ readme: | $(STAMP)  ## render the README's results section from the committed fi
 test: $(STAMP)  ## run the tests (every notebook runs at the tiny profile)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)  ## benchmarks: print the sampler's speed against transformers' generate
+bench: $(STAMP)  ## benchmarks: the sampler's speed against transformers' generate; pretraining eager vs compiled
 	$(BIN)/python bench/bench_sampler.py
+	$(BIN)/python bench/bench_pretrain.py
 
 lab: $(STAMP)  ## open JupyterLab on the project's kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks

@@ -26,7 +26,7 @@ from ttc.compute import processing_flops
 from ttc.sampling import Sampler
 from ttc.tokenizer import build_tokenizer
 
-MODELS = ("d64-l4", "d192-l7")  # the policy and the largest ladder model
+MODELS = ("d32-l2", "d80-l5")  # the policy and the largest ladder model
 BATCHES = (1, 64, 256, 1024)
 SHARED = 256  # one prompt, this many samples
 NEW_TOKENS = 64

@@ -169,3 +169,17 @@ def test_the_convergence_measure_is_the_fall_over_the_last_quarter():
     # three quarters of 800 tokens is 600: the loss there is 0.4, at the end 0.3
     assert P.last_quarter_fall(curve) == pytest.approx(0.25)
     assert P.last_quarter_fall([[100, 1.0], [200, 1.0], [300, 1.0], [400, 1.0]]) == 0.0
+
+
+def test_a_compiled_training_step_trains_and_saves_the_same_model(tokenizer, splits, tmp_path):
+    # torch.compile fuses the step's kernels, so sums may round differently: close, not equal, weights
+    # (and the saved model is the trained one, not a fresh copy behind the compiled wrapper)
+    runs = {c: P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], small_config(compile=c),
+                          tmp_path / str(c), progress=False) for c in (False, True)}
+    eager, compiled = (load_file(str(tmp_path / str(c) / "model.safetensors")) for c in (False, True))
+    assert eager.keys() == compiled.keys()
+    for key in eager:
+        assert torch.allclose(eager[key], compiled[key], atol=1e-4), key
+    assert not torch.allclose(eager["model.embed_tokens.weight"], P.build_model(
+        P.LADDER["d16-l1"], tokenizer).model.embed_tokens.weight.detach())  # it did train
+    assert runs[True]["final_val_loss"] == pytest.approx(runs[False]["final_val_loss"], abs=1e-3)

@@ -56,3 +56,21 @@ def test_reading_before_the_upstream_notebook_ran_names_it(tmp_path, monkeypatch
     study = Study.from_params(params())
     with pytest.raises(ConfigError, match="does not exist: run notebook 01 for this profile"):
         study.splits()
+
+
+def test_every_notebooks_parameter_defaults_are_the_full_profiles():
+    # A reader who opens a notebook in JupyterLab runs its own defaults: they must be the study's
+    import ast
+    import json
+
+    from ttc.config import ROOT
+
+    full = profile_params("full")
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        cell = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+        for node in ast.parse("".join(cell["source"])).body:
+            if isinstance(node, ast.Assign):
+                name = node.targets[0].id
+                assert name in full, f"{path.name}: parameter {name} is in no profile"
+                assert ast.literal_eval(node.value) == full[name], f"{path.name}: {name}"

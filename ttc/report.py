@@ -112,18 +112,50 @@ def findings_trials(t: dict | None) -> str:
         return "No pretraining trials are recorded (figures/pretrain_trials.json)."
     plateau = "\n".join(f"| {r['trial']} | {r['seed']} | {r['train_loss_0.5M']:.3f} | {r['train_loss_1M']:.3f} | "
                         f"{r['train_loss_1.5M']:.3f} | {_pct(r['greedy_1.5M'])} |" for r in t["plateau"])
-    world = "\n".join(f"| {r['modulus']} | {r['levels']} | {r['seed']} | {r['tokens'] / 1e6:g}M | {_pct(r['greedy'])} | "
+    world = "\n".join(f"| {r['name']} | {r['modulus']} | {r['levels']} | {r['seed']} | {r['tokens'] / 1e6:g}M | {_pct(r['greedy'])} | "
                       f"{r['by_family']} | {_pct(r['below_0.1'])} / {_pct(r['above_0.9'])} / {_pct(r['between'])} | "
                       f"{_pct(r.get('last_quarter_fall'))} |" for r in t["world"])
-    return ("**Trials behind the recipe** (`bench/trials/`, the policy `d64-l4`, full-profile data). "
+    return ("**Trials behind the recipe** (`bench/trials/`, full-profile data; the plateau and world trials with `d64-l4`, the policy of the time). "
             "First the plateau: constant learning rate, 1.5M tokens, the training loss (running mean) and greedy "
             "accuracy on 200 test problems.\n\n"
             "| trial | seed | loss at 0.5M | at 1M | at 1.5M | greedy at 1.5M |\n| --- | --- | --- | --- | --- | --- |\n"
             + plateau + "\n\nThen the world, with isolated documents and the cosine schedule over D "
             "(greedy on the 500 test problems, pass@1 spread from 16 samples: below 0.1 / above 0.9 / between; "
             "n/a where the trial did not record it).\n\n"
-            "| modulus | levels | seed | D | greedy | greedy by family | spread | validation-loss fall, last quarter |\n"
-            "| --- | --- | --- | --- | --- | --- | --- | --- |\n" + world)
+            "| size | modulus | levels | seed | D | greedy | greedy by family | spread | validation-loss fall, last quarter |\n"
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + world + _size_trials(t.get("sizes", [])))
+
+
+def _size_trials(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    def family(r: dict) -> str:
+        return " / ".join(f"{_pct(r['by_family'][f])}" for f in ("addition", "modchain"))
+
+    def by_level(r: dict, f: str) -> str:
+        return " ".join(f"{r['by_level'][f'{f}{level}']:.2f}" for level in range(1, 6))
+
+    body = "\n".join(f"| {r['name']} | {r['seed']} | {r['tokens'] / 1e6:g}M | {r['peak_lr']:.2g} | {_pct(r['greedy'])} | "
+                     f"{family(r)} | {by_level(r, 'addition')} | {by_level(r, 'modchain')} | {_pct(r['below_0.1'])} / "
+                     f"{_pct(r['above_0.9'])} / {_pct(r['between'])} | {r['final_val_loss']:.3g} | "
+                     f"{_pct(r['last_quarter_fall'])} | {r['train_s'] / 60:.1f} |" for r in rows)
+    return ("\n\nThen sizes, training seeds and D in the profile's world (chains to 26 steps, additions to 16 digits; "
+            "compiled training steps; `bench/trials/size.py`). Greedy on the 500 test problems; mean pass@1 by level "
+            "1-5 from 16 samples; spread below 0.1 / above 0.9 / between.\n\n"
+            "| size | training seed | D | peak lr | greedy | greedy, addition / modchain | pass@1 by level, addition | "
+            "by level, modchain | spread | final validation loss | its fall, last quarter | training min |\n"
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + body
+            + "\n\nThe seed gap, max - min greedy over the training seeds tried, per size and D: "
+            + "; ".join(f"`{name}` at {tokens / 1e6:g}M: {gap * 100:.1f} points over {n} seeds"
+                        for (name, tokens), (gap, n) in seed_gaps(rows).items()) + ".")
+
+
+def seed_gaps(rows: list[dict]) -> dict[tuple[str, int], tuple[float, int]]:
+    """(size, D) -> (max - min greedy accuracy, number of seeds), where more than one seed was trained."""
+    groups: dict[tuple[str, int], list[float]] = {}
+    for r in rows:
+        groups.setdefault((r["name"], r["tokens"]), []).append(r["greedy"])
+    return {k: (max(v) - min(v), len(v)) for k, v in groups.items() if len(v) > 1}
 
 
 # --------------------------------------------------------------------------

@@ -134,7 +134,7 @@ class StudyConfig:
             ladder=ladder,
             pretrain=PretrainConfig(tokens=p["pretrain_tokens"], rows=p["pretrain_rows"], lr=p["pretrain_lr"],
                                     lr_hidden=LADDER[policy].hidden, lr_width_power=p["pretrain_lr_width_power"],
-                                    seed=seed),
+                                    compile=p["pretrain_compile"], seed=seed),
             seed_study=SeedStudyConfig(policy_seeds=p["seed_study_policy_seeds"],
                                        next_seeds=p["seed_study_next_seeds"]),
             eval=EvalConfig(n_samples_policy=p["n_samples_policy"], n_samples_other=p["n_samples_other"],
@@ -295,6 +295,10 @@ class Study:
         these models: it is outside `make reproduce`'s chain (`make seed-study`)."""
         from ttc.store import MissingArtifact, StaleArtifact, read_table
 
+        if not (self.results / "seed_study.parquet").exists():  # else the settings would name a missing model
+            print(f"no seed interval: the seed study has not been run for the {self.config.profile} profile "
+                  "(make seed-study)")
+            return None
         try:
             return read_table(self.results / "seed_study.parquet", self.seed_study_settings(), "the seed study",
                               "notebooks/seed_study.ipynb (make seed-study)")

@@ -7,6 +7,8 @@ were trained; they are not part of `make reproduce`. Each ran once on the
     python plateau.py --seed S [--iso 1] [--lr LR] [--curr 0.2] --tokens 1.5e6 --tag TAG   (writes TAG.json)
     python world.py d64-l4 MODULUS SEED [TOKENS current]   (one JSON line; `current`: the profile's levels)
     python evaluate_one.py data/full/models/d64-l4       (the m = 10 line: the study's model at the time)
+    python size.py NAME SEED pretrain_tokens=D policy=...  (one JSON line each, into raw/ladder.jsonl: sizes,
+                                                           seeds and D in the profile's world, compiled steps)
 
 then `python collect.py raw` (raw/ holds the TAG.json files and the JSON lines of world.py and
 evaluate_one.py in trials.log, as they came out; lines a script printed as text were copied into trials.log as
@@ -52,8 +54,21 @@ def world_trials(folder: Path) -> list[dict]:
     return out
 
 
+def size_trials(folder: Path) -> list[dict]:
+    """Sizes x training seeds x D in the profile's world (size.py), with the test results per family and level."""
+    keep = ("name", "seed", "tokens", "peak_lr", "train_s", "greedy", "pass1", "below_0.1", "above_0.9", "between",
+            "by_family", "by_level", "last_quarter_fall")
+    out = []
+    for line in map(json.loads, (folder / "ladder.jsonl").read_text().splitlines()):
+        out.append({k: line[k] for k in keep} | {"final_val_loss": line["val"][-1],
+                                                 "changes": {k: v for k, v in line["changes"].items()
+                                                             if k != "pretrain_tokens"}})
+    return sorted(out, key=lambda r: (r["tokens"], int(r["name"][1:].split("-")[0]), r["seed"]))
+
+
 if __name__ == "__main__":
     folder = Path(sys.argv[1])
-    record = {"plateau": plateau_trials(folder), "world": world_trials(folder)}
+    record = {"plateau": plateau_trials(folder), "world": world_trials(folder), "sizes": size_trials(folder)}
     (ROOT / "figures" / "pretrain_trials.json").write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {ROOT / 'figures' / 'pretrain_trials.json'}: {len(record['plateau'])} + {len(record['world'])} trials")
+    print(f"wrote {ROOT / 'figures' / 'pretrain_trials.json'}: "
+          + " + ".join(f"{len(v)} {k}" for k, v in record.items()) + " trials")
