@@ -42,3 +42,22 @@ def test_the_recorded_trials_render():
     trials = report.load_trials()
     assert trials is None or ("| trial | seed |" in report.findings_trials(trials)
                               and len(trials["plateau"]) > 0 and len(trials["world"]) > 0)
+
+
+def test_trials_that_change_the_world_or_the_shape_go_to_their_own_table():
+    def row(name, seed, greedy, changes, note=""):
+        return {"name": name, "seed": seed, "tokens": 8_000_000, "peak_lr": 0.0045, "train_s": 60, "greedy": greedy,
+                "pass1": greedy, "below_0.1": 0.2, "above_0.9": 0.3, "between": 0.5, "final_val_loss": 0.1,
+                "last_quarter_fall": 0.2, "note": note, "changes": changes,
+                "by_family": {"modchain": greedy, "addition": greedy},
+                "by_level": {f"{f}{lv}": 0.5 for f in ("modchain", "addition") for lv in range(1, 6)}}
+    plain = [row("d32-l2", 0, 0.4, {}), row("d32-l2", 1, 0.5, {"policy": "d48-l3"})]
+    variants = [row("d32-l2", 0, 0.2, {"families": ["modchain"]}), row("d32-l2", 1, 0.7, {"families": ["modchain"]}),
+                row("d32-l2-h4", 0, 0.6, {}, note="a note")]
+    assert [report.variant_of_world(r) for r in plain] == ["", ""]
+    assert report.variant_of_world(variants[2]) == "4 heads of 8 dimensions, (a note)"
+    text = report.findings_trials({"plateau": [], "world": [], "sizes": plain + variants})
+    sizes, changed = text.split("Then the world and the model's shape")
+    assert "families" not in sizes and "`d32-l2` at 8M: 10.0 points over 2 seeds" in sizes
+    assert "`d32-l2` with families = ['modchain'] at 8M: 50.0 points over 2 seeds" in changed
+    assert "d32-l2-h4" in changed and "d32-l2-h4" not in sizes

@@ -30,6 +30,44 @@ def test_known_answers():
         assert q.answer == str(int(a) + int(b))
 
 
+def test_letter_operators_are_fixed_tables_that_the_question_alone_determines():
+    table = W.operator_table("c", 10)
+    assert table == W.operator_table("c", 10) and table != W.operator_table("d", 10)
+    assert all(sorted(table[a][b] for a in range(10)) == list(range(10)) for b in range(10))  # columns permute
+    worlds = [W.WorldConfig(seed=s, modchain_operators=5, modchain_operator_share=share) for s, share in ((0, 1.0), (1, 0.3))]
+    for config in worlds:
+        rng = random.Random(config.seed)
+        for _ in range(100):
+            p = W.generate_problem(rng, "modchain", 3, config)
+            start, chain, m = W.FAMILIES["modchain"].parse_question(p.question)
+            value = start
+            for op, b in chain:
+                assert op in "abcde" + "+-*"
+                value = W.operator_table(op, m)[value][b] if op.isalpha() else W.FAMILIES["modchain"].apply(op, value, b, m)
+            assert p.answer == str(value) and all(W.check_steps(p, p.steps))
+    # a step that writes a number no table has a row for is wrong, and so is everything after it
+    p = W.Problem("x", "modchain", 2, "3 a5 b7 (mod 10)", (), "0")
+    assert W.check_steps(p, ["3a5=12", "12b7=4"]) == [False, False]
+
+
+def test_letter_operators_follow_their_zipf_frequencies():
+    config = W.WorldConfig(modchain_operators=4, modchain_operator_share=0.25, modchain_operator_zipf=1.0)
+    rng = random.Random(0)
+    counts = {op: 0 for op in "abcd+-*"}
+    for _ in range(2000):
+        for op, _ in W.FAMILIES["modchain"].parse_question(W.generate_problem(rng, "modchain", 3, config).question)[1]:
+            counts[op] += 1
+    total = sum(counts.values())
+    letters = sum(counts[op] for op in "abcd")
+    assert abs(letters / total - 0.25) < 0.02
+    for i, op in enumerate("abcd"):  # weight 1 / (i + 1) of H_4 = 25 / 12
+        assert abs(counts[op] / letters - (12 / 25) / (i + 1)) < 0.03
+    # level 1 stays + and - only: the easy start that lets a small model begin learning
+    for _ in range(200):
+        ops = W.FAMILIES["modchain"].parse_question(W.generate_problem(rng, "modchain", 1, config).question)[1]
+        assert all(op in "+-" for op, _ in ops)
+
+
 def test_worked_example_from_the_docstring():
     p = W.Problem("x", "modchain", 2, "12 +05 *07 -03 (mod 23)", ("12+05=17", "17*07=04", "04-03=01"), "1")
     assert all(W.check_steps(p, p.steps))
@@ -76,6 +114,7 @@ def test_levels_make_problems_longer():
     ({"n_test": -5}, "n_test"), ({"n_train": 0}, "n_train"), ({"n_val": 1.5}, "n_val"),
     ({"families": ("modchain", "calculus")}, "families"), ({"modulus": 1}, "modulus"),
     ({"seed": -1}, "seed"), ({"modchain_ops": ((1, 1),)}, "modchain_ops"), ({"addition_digits": ((3, 2),) * 5}, "addition_digits"),
+    ({"modchain_operators": 27}, "modchain_operators"), ({"modchain_operator_zipf": -1.0}, "modchain_operator_zipf"),
 ])
 def test_bad_world_settings_name_the_value(kwargs, word):
     with pytest.raises(ConfigError, match=word):

@@ -123,7 +123,49 @@ def findings_trials(t: dict | None) -> str:
             "(greedy on the 500 test problems, pass@1 spread from 16 samples: below 0.1 / above 0.9 / between; "
             "n/a where the trial did not record it).\n\n"
             "| size | modulus | levels | seed | D | greedy | greedy by family | spread | validation-loss fall, last quarter |\n"
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + world + _size_trials(t.get("sizes", [])))
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + world
+            + _size_trials([r for r in t.get("sizes", []) if not variant_of_world(r)])
+            + _variant_trials([r for r in t.get("sizes", []) if variant_of_world(r)]))
+
+
+# The changes a size trial may make and still run in the profile's world with its model shapes.
+_LADDER_CHANGES = {"policy", "ladder", "verifier_base"}
+
+
+def variant_of_world(row: dict) -> str:
+    """What a size trial changed beyond D and the ladder ('' for none): another world, or another model shape."""
+    changes = {k: v for k, v in row.get("changes", {}).items() if k not in _LADDER_CHANGES}
+    shape = ["4 heads of 8 dimensions"] if row["name"].endswith("-h4") else []
+    note = [f"({row['note']})"] if row.get("note") else []
+    return ", ".join(shape + [f"{k} = {v}" for k, v in sorted(changes.items())] + note)
+
+
+def _levels(r: dict) -> str:
+    families = sorted({key.rstrip("12345") for key in r["by_level"]})
+    return " / ".join(f"{f} " + " ".join(f"{r['by_level'][f'{f}{level}']:.2f}" for level in range(1, 6))
+                      for f in families)
+
+
+def _variant_trials(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    body = "\n".join(f"| {r['name']} | {variant_of_world(r)} | {r['seed']} | {r['tokens'] / 1e6:g}M | "
+                     f"{_pct(r['greedy'])} | {' / '.join(f'{f} {_pct(v)}' for f, v in sorted(r['by_family'].items()))} | "
+                     f"{_levels(r)} | "
+                     f"{_pct(r['below_0.1'])} / {_pct(r['above_0.9'])} / {_pct(r['between'])} | "
+                     f"{r['final_val_loss']:.3g} |" for r in sorted(rows, key=lambda r: (variant_of_world(r), r['name'], r['seed'])))
+    gaps = {}
+    for r in rows:
+        gaps.setdefault((r["name"], variant_of_world(r), r["tokens"]), []).append(r["greedy"])
+    return ("\n\nThen the world and the model's shape, changed one at a time (`bench/trials/size.py` with `families`, "
+            "`modchain_operators` or a `dH-lL-hN` size): greedy on the test problems; spread below 0.1 / above 0.9 / "
+            "between from 16 samples.\n\n"
+            "| size | changed | training seed | D | greedy | greedy by family | pass@1 by level 1-5 | spread | "
+            "final validation loss |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + body
+            + "\n\nTheir seed gaps: " + ("; ".join(f"`{name}` with {what} at {tokens / 1e6:g}M: "
+                                               f"{(max(v) - min(v)) * 100:.1f} points over {len(v)} seeds"
+                                               for (name, what, tokens), v in gaps.items() if len(v) > 1) or "none")
+            + ".")
 
 
 def _size_trials(rows: list[dict]) -> str:

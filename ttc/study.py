@@ -129,8 +129,10 @@ class StudyConfig:
         return cls(
             profile=p["profile"], seed=seed,
             world=W.WorldConfig(seed=seed, n_train=p["n_train"], n_val=p["n_val"], n_test=p["n_test"],
-                                modulus=p["modulus"], modchain_ops=p["modchain_ops"],
-                                addition_digits=p["addition_digits"]),
+                                families=p["families"], modulus=p["modulus"], modchain_ops=p["modchain_ops"],
+                                addition_digits=p["addition_digits"], modchain_operators=p["modchain_operators"],
+                                modchain_operator_share=p["modchain_operator_share"],
+                                modchain_operator_zipf=p["modchain_operator_zipf"]),
             ladder=ladder,
             pretrain=PretrainConfig(tokens=p["pretrain_tokens"], rows=p["pretrain_rows"], lr=p["pretrain_lr"],
                                     lr_hidden=LADDER[policy].hidden, lr_width_power=p["pretrain_lr_width_power"],

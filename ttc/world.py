@@ -26,6 +26,7 @@ Use: `splits = make_splits(WorldConfig(...))`, then `prompt(problem)`,
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import random
 import re
@@ -132,6 +133,22 @@ class Family(Protocol):
 
 
 
+OPERATOR_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+@functools.lru_cache(maxsize=None)
+def operator_table(letter: str, modulus: int) -> tuple[tuple[int, ...], ...]:
+    """The fixed random table of an operator named by a letter: `table[a][b]` is `a <letter> b`.
+
+    A table is a constant of the world's definition, as arithmetic is, not of its seed: every world
+    seed draws its problems over the same facts, and a question alone determines its answer."""
+    rng = random.Random(f"ttc-operator-{letter}-{modulus}")
+    # For each right operand b, a -> a <letter> b is a permutation: a chain then loses no information,
+    # so its answer stays uniform however long it is (random functions collapse onto a few values).
+    columns = [rng.sample(range(modulus), modulus) for _ in range(modulus)]
+    return tuple(tuple(columns[b][a] for b in range(modulus)) for a in range(modulus))
+
+
 class ModChain:
     """Start from a number and apply operations left to right, modulo m.
 
@@ -140,28 +157,47 @@ class ModChain:
     width, a small transformer can find the i-th operand by position, as it
     finds the i-th digit in column addition (with mixed widths it did not learn
     to, in our first runs).
+
+    With `WorldConfig.modchain_operators = k > 0`, a share of the operations (levels 2-5) are
+    instead letters, each a fixed random table (`operator_table`): `3 +5 a7 *2 (mod 10)`, steps
+    `3+5=8`, `8a7=1`, .... Nothing computes a random table; a model knows it only by having
+    memorised its facts, as a model of MATH knows identities. Letters are drawn with Zipf
+    frequencies (the i-th with weight 1 / i^zipf), so that some facts are seen often and others
+    seldom: how many a model has learned depends on its size and tokens, and is an average over
+    many facts rather than one skill that a run has or has not found yet.
     """
 
     name = "modchain"
     _OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
-    _STEP = re.compile(r"^([0-9]{1,12})([+\-*])([0-9]{1,12})=([0-9]{1,12})$")
-    _QUESTION = re.compile(r"^([0-9]+)((?: [+\-*][0-9]+)+) \(mod ([0-9]+)\)$")
+    _STEP = re.compile(r"^([0-9]{1,12})([+\-*a-z])([0-9]{1,12})=([0-9]{1,12})$")
+    _QUESTION = re.compile(r"^([0-9]+)((?: [+\-*a-z][0-9]+)+) \(mod ([0-9]+)\)$")
 
     def generate(self, rng, level, config):
         lo, hi = config.modchain_ops[level - 1]
         n_ops = rng.randint(lo, hi)
-        ops = "+-" if level == 1 else "+-*"
         m = config.modulus
         start = rng.randrange(m)
-        chain = [(rng.choice(ops), rng.randrange(1, m)) for _ in range(n_ops)]
+        ops = "+-" if level == 1 else "+-*"
+        if config.modchain_operators and level > 1:
+            letters = OPERATOR_LETTERS[:config.modchain_operators]
+            weights = [1 / (i + 1) ** config.modchain_operator_zipf for i in range(len(letters))]
+            chain = [(rng.choices(letters, weights=weights)[0] if rng.random() < config.modchain_operator_share
+                      else rng.choice(ops), rng.randrange(1, m)) for _ in range(n_ops)]
+        else:  # the draws in this order, so that the arithmetic world's problems stay what they were
+            chain = [(rng.choice(ops), rng.randrange(1, m)) for _ in range(n_ops)]
         w = self.width(m)
         question = f"{start:0{w}d} " + " ".join(f"{op}{b:0{w}d}" for op, b in chain) + f" (mod {m})"
         steps, value = [], start
         for op, b in chain:
-            new = self._OPS[op](value, b) % m
+            new = self.apply(op, value, b, m)
             steps.append(f"{value:0{w}d}{op}{b:0{w}d}={new:0{w}d}")
             value = new
         return question, tuple(steps), str(value)
+
+    def apply(self, op: str, a: int, b: int, modulus: int) -> int:
+        if op in self._OPS:
+            return self._OPS[op](a, b) % modulus
+        return operator_table(op, modulus)[a][b]
 
     @staticmethod
     def width(modulus: int) -> int:
@@ -188,7 +224,9 @@ class ModChain:
             value = int(last.group(4))
         op, b = chain[i]
         w = self.width(m)
-        return f"{value:0{w}d}{op}{b:0{w}d}={self._OPS[op](value, b) % m:0{w}d}"
+        if op not in self._OPS and value >= m:  # a table has no row for a number outside the residues
+            return None
+        return f"{value:0{w}d}{op}{b:0{w}d}={self.apply(op, value, b, m):0{w}d}"
 
 
 class ColumnAddition:
@@ -265,6 +303,12 @@ class WorldConfig:
     # 10 digits), so addition keeps its 16 (closing note of the convergence issue).
     modchain_ops: tuple[tuple[int, int], ...] = ((1, 2), (3, 5), (6, 10), (11, 17), (18, 26))
     addition_digits: tuple[tuple[int, int], ...] = ((1, 2), (3, 4), (5, 7), (8, 11), (12, 16))
+    # modchain's operators are + - * (level 1: + -). With k = modchain_operators > 0, a share of the
+    # operations of levels 2-5 use instead k letter operators with fixed random tables, drawn with
+    # Zipf(modchain_operator_zipf) frequencies among themselves (ModChain's docstring says why).
+    modchain_operators: int = 0
+    modchain_operator_share: float = 0.1
+    modchain_operator_zipf: float = 1.0
 
     def __post_init__(self):
         object.__setattr__(self, "families", as_tuple(self.families))
@@ -275,6 +319,9 @@ class WorldConfig:
             check_range(self, name, low=1)
         check_range(self, "seed", low=0)
         check_range(self, "modulus", low=2, high=999)
+        check_range(self, "modchain_operators", low=0, high=len(OPERATOR_LETTERS))
+        check_range(self, "modchain_operator_share", low=0.0, high=1.0)
+        check_range(self, "modchain_operator_zipf", low=0.0, high=4.0)
         unknown = [f for f in self.families if f not in FAMILIES]
         if unknown or not self.families:
             raise ConfigError(f"WorldConfig.families={self.families!r}: unknown or empty; "

@@ -60,7 +60,7 @@ def size_trials(folder: Path) -> list[dict]:
             "by_family", "by_level", "last_quarter_fall")
     out = []
     for line in map(json.loads, (folder / "ladder.jsonl").read_text().splitlines()):
-        out.append({k: line[k] for k in keep} | {"final_val_loss": line["val"][-1],
+        out.append({k: line[k] for k in keep} | {"final_val_loss": line["val"][-1], "note": line.get("note", ""),
                                                  "changes": {k: v for k, v in line["changes"].items()
                                                              if k != "pretrain_tokens"}})
     return sorted(out, key=lambda r: (r["tokens"], int(r["name"][1:].split("-")[0]), r["seed"]))

@@ -3,7 +3,7 @@ on the 500 test problems (greedy, and pass@1 from 16 samples), as notebook 01 ev
 
     python bench/trials/size.py NAME SEED key=value ...   (values in YAML, e.g. pretrain_tokens=8e6 policy=d48-l3)
 """
-import dataclasses, json, sys, time
+import dataclasses, json, re, sys, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import yaml
@@ -12,9 +12,13 @@ from ttc.study import Study, profile_params
 from ttc.ladder_study import pass1_spread, pretrain_on_world
 from ttc.tokenizer import build_tokenizer
 from ttc.evaluate import evaluate
-from ttc.lm import load_model
+from ttc.lm import LADDER, ModelSize, load_model
 
 name, seed = sys.argv[1], int(sys.argv[2])
+# a size with another head count, named dH-lL-hN (e.g. d32-l2-h4: 4 heads of 8 dimensions), for head trials
+if name not in LADDER and (match := re.fullmatch(r"d(\d+)-l(\d+)-h(\d+)", name)):
+    hidden, layers, heads = map(int, match.groups())
+    LADDER[name] = ModelSize(name, hidden, layers, heads, 4 * hidden)
 changes = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in sys.argv[3:])}
 if "pretrain_tokens" in changes:
     changes["pretrain_tokens"] = int(float(changes["pretrain_tokens"]))
