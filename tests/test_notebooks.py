@@ -109,8 +109,17 @@ def test_notebook_03_verifiers(study):
     at1 = per_problem[per_problem.budget == 1].pivot(index="problem_id", columns="method", values="accuracy")
     assert at1.nunique(axis=1).eq(1).all()
     assert set(pd.read_parquet(data / "results" / "03_predicted_difficulty.parquet").predicted_bin) == {1, 2, 3, 4, 5}
-    for name in ("03_best_of_n", "03_prm_quality"):
+    for name in ("03_best_of_n", "03_prm_quality", "03_verifier_ladder"):
         assert (study / "figures" / "tiny" / f"{name}.png").exists()
+    ladder = pd.read_parquet(data / "results" / "03_verifier_ladder.parquet").set_index("verifier")
+    sizes = ["d16-l1", "d24-l2", "d32-l2", "d48-l3"]
+    assert {f"likelihood {s}" for s in sizes} | {"PRM", "ORM", "perfect checker"} <= set(ladder.index)
+    # the checker's scores are the truth it is measured by (NaN where the tiny policy left no cell with both kinds)
+    perfect = ladder.loc["perfect checker", "cell_auc"]
+    assert perfect == 1.0 or pd.isna(perfect)
+    assert ladder.loc["perfect checker", "scoring_flops_per_token"] == 0 and ladder.loc["perfect checker", "oracle"]
+    assert list(ladder.loc[[f"likelihood {s}" for s in sizes], "parameters"]) == sorted(
+        ladder.loc[[f"likelihood {s}" for s in sizes], "parameters"])
 
 
 def test_notebook_04_verifier_search(study):

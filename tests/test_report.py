@@ -61,3 +61,24 @@ def test_trials_that_change_the_world_or_the_shape_go_to_their_own_table():
     assert "families" not in sizes and "`d32-l2` at 8M: 10.0 points over 2 seeds" in sizes
     assert "`d32-l2` with families = ['modchain'] at 8M: 50.0 points over 2 seeds" in changed
     assert "d32-l2-h4" in changed and "d32-l2-h4" not in sizes
+
+
+def test_the_verifier_ladder_summary_orders_its_rows_and_says_what_was_adopted():
+    import pandas as pd
+
+    table = pd.DataFrame({
+        "oracle": [False, False, False, True], "parameters": [100, 50, 400, 0],
+        "within_problem_auc": [0.5, 0.7, 0.9, 0.95], "within_problem_auc_majority_wrong": [0.4, float("nan"), 0.8, 0.9],
+        "cell_auc": [0.5, 0.9, 0.99, 1.0], "weighted_minus_majority_n64": [0.0, 0.02, 0.15, 0.16],
+        "weighted_minus_majority_n64_lo": [-0.01, 0.0, 0.1, 0.12], "weighted_minus_majority_n64_hi": [0.01, 0.04, 0.2, 0.2],
+        "n_problems": 200, "n_majority_wrong": 30},
+        index=["PRM", "likelihood d32-l2", "likelihood d80-l5", "perfect checker"])
+    s = json.loads(json.dumps(report.summary_verifier_ladder(table, 64, "likelihood d80-l5", "PRM", "d64-l4")))
+    assert s["verifiers"]["likelihood d32-l2"]["within_problem_auc_majority_wrong"] is None
+    assert s["verifiers"]["PRM"]["weighted_minus_majority_n64_lo"] == -0.01 and s["adopted"] == "likelihood d80-l5"
+    text = report.findings_verifier_ladder(s)
+    assert text.index("| PRM |") < text.index("| likelihood d32-l2 |") < text.index("| likelihood d80-l5 |") \
+        < text.index("| perfect checker |")
+    assert "likelihood d80-l5, the cheapest verifier" in text and "+15.0 points at N = 64" in text
+    s["verifiers"]["likelihood d80-l5"]["weighted_minus_majority_n64"] = -0.01
+    assert "no verifier a user could have gains over majority vote" in report.findings_verifier_ladder(s)

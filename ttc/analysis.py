@@ -177,3 +177,13 @@ def within_problem_auc(table: pd.DataFrame, score: str, label: str = "correct") 
     also rewards a verifier that only recognises which problems are easy."""
     out = {pid: auc(g[score], g[label]) for pid, g in table.groupby("problem_id") if g[label].nunique() == 2}
     return pd.Series(out, name=f"{score} within-problem AUC", dtype=float)
+
+
+def cell_auc(line_scores: pd.DataFrame) -> float:
+    """The mean, over (problem, line index) cells with both kinds of prefix, of the AUC of a line's
+    score for "this prefix is still right" (`on_track`), over the cell's distinct solutions. Within a
+    cell neither the problem's difficulty nor the line's position can help: it measures whether the
+    verifier flags the first wrong line (a pooled step AUC mostly measures position and difficulty)."""
+    per_cell = [auc(g["score"], g["on_track"]) for _, g in line_scores.groupby(["problem_id", "line"])
+                if g["on_track"].nunique() == 2]
+    return float(np.mean(per_cell)) if per_cell else float("nan")

@@ -312,3 +312,55 @@ def plot_compute_optimal(curves: pd.DataFrame, flops: pd.DataFrame, ratios: pd.D
                  + _settings_line(profile, settings), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_verifier_ladder(table: pd.DataFrame, budget: int, profile: str, settings: dict) -> plt.Figure:
+    """Notebook 03, beyond the paper: each verifier's quality against the world's truth, and what it
+    gains over majority vote, against the size of the model it reads with. The likelihood of every
+    ladder size is a curve; the trained PRM and ORM are points at their base's size; the truth
+    checker (the ceiling, and with noise) is a horizontal line, since it has no size."""
+    theme()
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.9))
+    gain = f"weighted_minus_majority_n{budget}"
+    likelihood = table[table.index.str.startswith("likelihood")].sort_values("parameters")
+    trained = table[~table["oracle"] & ~table.index.str.startswith("likelihood")]
+    checkers = table[table["oracle"]]
+    measures = {"within_problem_auc": "within-problem AUC", "within_problem_auc_majority_wrong":
+                "within AUC, majority-wrong problems", "cell_auc": "cell AUC (first wrong line)"}
+    ax = axes[0]
+    for i, (col, label) in enumerate(measures.items()):
+        ax.plot(likelihood["parameters"], likelihood[col], marker="o", color=f"C{i}", label=f"likelihood: {label}")
+        ax.scatter(trained["parameters"], trained[col], marker="s", s=50, color=f"C{i}", edgecolor="black", zorder=3)
+        perfect = checkers.loc[checkers["scoring_flops_per_token"] == 0].iloc[0] if len(checkers) else None
+        if perfect is not None:
+            ax.axhline(perfect[col], color=f"C{i}", ls=":", lw=1)
+    for name, r in trained.iterrows():
+        if np.isfinite(r["within_problem_auc"]):  # NaN where no problem has both right and wrong samples
+            ax.annotate(name, (r["parameters"], r["within_problem_auc"]), textcoords="offset points",
+                        xytext=(6, -10), fontsize=8)
+    sizes = table.loc[table["parameters"] > 0, "parameters"]
+    xlim = (sizes.min() / 1.5, sizes.max() * 1.5)  # set, so that an axis whose measures are all NaN still draws
+    ax.axhline(0.5, color="grey", lw=0.8)
+    ax.set(xscale="log", xlim=xlim, ylim=(0.3, 1.02), xlabel="parameters of the model the verifier reads with",
+           ylabel="AUC", title="(a) verifier quality (squares: trained; dotted: perfect checker)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax = axes[1]
+    err = [likelihood[gain] - likelihood[f"{gain}_lo"], likelihood[f"{gain}_hi"] - likelihood[gain]]
+    ax.errorbar(likelihood["parameters"], likelihood[gain], yerr=err, marker="o", capsize=3, color="C0",
+                label="likelihood of a ladder size")
+    err = [trained[gain] - trained[f"{gain}_lo"], trained[f"{gain}_hi"] - trained[gain]]
+    ax.errorbar(trained["parameters"], trained[gain], yerr=err, fmt="s", capsize=3, color="C3", label="trained (PRM, ORM)")
+    for name, r in trained.iterrows():
+        if np.isfinite(r[gain]):
+            ax.annotate(name, (r["parameters"], r[gain]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    for j, (name, r) in enumerate(checkers.iterrows()):
+        ax.axhline(r[gain], color="grey", ls=[":", "--", "-.", (0, (1, 3))][j % 4], lw=1, label=name)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set(xscale="log", xlim=xlim, xlabel="parameters of the model the verifier reads with",
+           ylabel=f"best-of-N weighted minus majority vote, N = {budget}",
+           title="(b) what selection gains from the verifier, 90% bootstrap intervals")
+    ax.legend(fontsize=8, loc="best")
+    fig.suptitle("The verifier ladder: every verifier on the same samples, against the world's truth (not in the paper)\n"
+                 + _settings_line(profile, settings), fontsize=10)
+    fig.tight_layout()
+    return fig

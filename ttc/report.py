@@ -257,7 +257,8 @@ def findings_02(s: dict) -> str:
 
 
 def summary_03(labels: pd.DataFrame, metas: dict, aucs: dict, within: dict, within_by_bin: pd.DataFrame,
-               curves: pd.DataFrame, agreement: float, budgets: list[int]) -> dict:
+               curves: pd.DataFrame, agreement: float, budgets: list[int], verifier_ladder: dict | None = None) -> dict:
+    """Notebook 03's summary; `verifier_ladder` is `summary_verifier_ladder`'s, merged in."""
     inner = labels[labels.step < labels.n_lines - 1]
     at = curves.set_index(["method", "budget"])["accuracy"]
     n = 64 if 64 in budgets else budgets[-1]
@@ -276,7 +277,57 @@ def summary_03(labels: pd.DataFrame, metas: dict, aucs: dict, within: dict, with
             "accuracy_at_1": {m: float(at[(m, 1)]) for m in curves.method.unique()},
             "max_budget": int(budgets[-1]),
             "accuracy_at_max": {m: float(at[(m, budgets[-1])]) for m in curves.method.unique()},
-            "bins_agree": float(agreement)}
+            "bins_agree": float(agreement)} | (verifier_ladder or {})
+
+
+_LADDER_FIELDS = ("within_problem_auc", "within_problem_auc_majority_wrong", "cell_auc")
+
+
+def summary_verifier_ladder(table: pd.DataFrame, budget: int, adopted: str, trained_prm: str, base: str) -> dict:
+    """Notebook 03's verifier ladder for its summary: every verifier's measures (NaN as None), which is
+    adopted for search, and which trained PRM is the best (with the checkpoint it was trained from)."""
+    gain = f"weighted_minus_majority_n{budget}"
+    def value(x) -> float | None:
+        return None if pd.isna(x) else float(x)
+    return {"verifiers": {name: {**{f: value(r[f]) for f in _LADDER_FIELDS},
+                                 **{f"{gain}{tail}": value(r[f"{gain}{tail}"]) for tail in ("", "_lo", "_hi")},
+                                 "parameters": int(r["parameters"]), "oracle": bool(r["oracle"])}
+                          for name, r in table.iterrows()},
+            "verifier_gain_budget": int(budget), "adopted": adopted,
+            "trained_prm": trained_prm, "trained_prm_base": base,
+            "n_reference_problems": int(table["n_problems"].iloc[0]),
+            "n_majority_wrong": int(table["n_majority_wrong"].iloc[0])}
+
+
+def findings_verifier_ladder(s: dict) -> str:
+    n = s["verifier_gain_budget"]
+    key = f"weighted_minus_majority_n{n}"
+
+    def row(name: str, v: dict) -> str:
+        auc = " | ".join("n/a" if v[f] is None else f"{v[f]:.3f}" for f in _LADDER_FIELDS)
+        gain = ("n/a" if v[key] is None else
+                f"{_pts(v[key])} [{_pts(v[key + '_lo'])}, {_pts(v[key + '_hi'])}]")
+        size = "none (the world's truth)" if v["oracle"] else f"{v['parameters']:,}"
+        return f"| {name} | {size} | {auc} | {gain} |"
+
+    # trained verifiers, then the likelihood ladder by size, then the checkers by noise
+    order = sorted(s["verifiers"].items(), key=lambda kv: (kv[1]["oracle"], kv[0].startswith("likelihood"),
+                                                           kv[1]["parameters"], kv[0] != "perfect checker", kv[0]))
+    rows = "\n".join(row(name, v) for name, v in order)
+    adopted = s["verifiers"][s["adopted"]]
+    gain = adopted[key]
+    if gain is not None and gain > 0:
+        verdict = (f"{s['adopted']}, the cheapest verifier (scoring FLOPs per token) whose gain over majority vote is "
+                   f"at least 90% of the best one's: {_pts(gain)} at N = {n}")
+    else:
+        verdict = (f"{s['adopted']}, though no verifier a user could have gains over majority vote here "
+                   f"({'n/a' if gain is None else _pts(gain)} at N = {n}); it is the least bad")
+    return (f"- **The verifier ladder** ({s['n_reference_problems']} test problems, {s['n_majority_wrong']} of them "
+            f"majority-wrong; best-of-N weighted minus majority vote at N = {n}, 90% interval):\n\n"
+            "| verifier | parameters it reads with | within AUC | within AUC, majority-wrong | cell AUC | "
+            "weighted minus majority |\n| --- | --- | --- | --- | --- | --- |\n" + rows
+            + f"\n\n- **Adopted for search**: {verdict}. The trained PRM (row {s['trained_prm']}) follows the paper's "
+            f"recipe, a value head on Monte Carlo labels, from `{s['trained_prm_base']}`.")
 
 
 def findings_03(s: dict) -> str:
@@ -300,7 +351,8 @@ def findings_03(s: dict) -> str:
             f"({verdict(prm - orm)}); step aggregation last / min / prod: {_pct(prm)} / "
             f"{_pct(a['PRM min, weighted'])} / {_pct(a['PRM prod, weighted'])}. Plain best-of-N (the single "
             f"highest score) goes from {_pct(s['accuracy_at_1']['PRM last, best-of-N'])} at N = 1 to "
-            f"{_pct(s['accuracy_at_max']['PRM last, best-of-N'])} at N = {s['max_budget']}.")
+            f"{_pct(s['accuracy_at_max']['PRM last, best-of-N'])} at N = {s['max_budget']}."
+            + (f"\n{findings_verifier_ladder(s)}" if "verifiers" in s else ""))
 
 
 # --------------------------------------------------------------------------

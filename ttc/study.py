@@ -85,6 +85,24 @@ class SelectionConfig:
 
 
 @dataclass(frozen=True)
+class VerifierLadderConfig:
+    """Notebook 03: the subset of the pool on which every verifier (trained, likelihood of each ladder
+    size, the truth checker) is measured, and the budget of its gain over majority vote."""
+
+    n_problems: int = 200  # test problems, an equal share of each oracle bin
+    n_samples: int = 128  # the first samples of each problem's pool
+    budget: int = 64  # N of "best-of-N weighted minus majority vote"
+
+    def __post_init__(self):
+        check_fields(self)
+        for name in ("n_problems", "n_samples", "budget"):
+            check_range(self, name, 1)
+        if self.budget > self.n_samples:
+            raise ConfigError(f"verifier_gain_budget={self.budget} exceeds n_reference_samples={self.n_samples}: "
+                              f"the gain is measured on random N-subsets of those samples")
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     profile: str
     seed: int
@@ -98,6 +116,7 @@ class StudyConfig:
     labels: LabelConfig
     verifier_base: str
     verifiers: dict[str, VerifierConfig]
+    verifier_ladder: VerifierLadderConfig
     search: SearchSweepConfig
     selection: SelectionConfig
 
@@ -108,6 +127,12 @@ class StudyConfig:
         if self.search.n_problems > self.world.n_test:
             raise ConfigError(f"n_search_problems={self.search.n_problems} exceeds the {self.world.n_test} test "
                               f"problems (n_test)")
+        if self.verifier_ladder.n_samples > self.pool.n:
+            raise ConfigError(f"n_reference_samples={self.verifier_ladder.n_samples} exceeds the pool's {self.pool.n} "
+                              f"samples per problem (n_pool)")
+        if self.verifier_ladder.n_problems > self.world.n_test:
+            raise ConfigError(f"n_reference_problems={self.verifier_ladder.n_problems} exceeds the {self.world.n_test} "
+                              f"test problems (n_test)")
         if self.search.budgets[-1] > self.pool.n:
             raise ConfigError(f"budgets={list(self.search.budgets)} exceed the pool's {self.pool.n} samples per "
                               f"problem (n_pool); raise n_pool or lower the budgets")
@@ -152,6 +177,8 @@ class StudyConfig:
             verifiers={kind: VerifierConfig(kind=kind, lr=p["verifier_lr"], batch_size=p["verifier_batch_size"],
                                             max_epochs=p["verifier_max_epochs"], patience=p["verifier_patience"],
                                             seed=seed) for kind in ("prm", "orm")},
+            verifier_ladder=VerifierLadderConfig(n_problems=p["n_reference_problems"], n_samples=p["n_reference_samples"],
+                                                 budget=p["verifier_gain_budget"]),
             search=SearchSweepConfig(budgets=p["budgets"], n_problems=p["n_search_problems"],
                                      n_problems_top=p["n_search_problems_top"], max_rounds=p["max_rounds"],
                                      temperature=p["search_temperature"], max_new_tokens=p["max_new_tokens"],
@@ -203,8 +230,11 @@ class Study:
 
         return policy_dir(self.data, name)
 
+    def model_record(self, name: str) -> dict:
+        return model_record(self.model_dir(name))
+
     def policy_record(self) -> dict:
-        return model_record(self.model_dir(self.config.ladder.policy))
+        return self.model_record(self.config.ladder.policy)
 
     # ---- the pool and difficulty (notebook 02)
 
@@ -257,6 +287,11 @@ class Study:
 
         return read_table(self.results / f"03_{kind}_line_scores.parquet", self.line_scores_settings(kind),
                           f"the {kind.upper()}'s scores of the pool", "notebook 03")
+
+    def reference_settings(self, verifier: dict) -> dict:
+        """What a reference verifier's scores of the pool's subset are made of."""
+        return {"verifier": verifier, "pool": self.pool_settings(), "subset": self.config.verifier_ladder,
+                "seed": self.config.seed}
 
     def predicted_difficulty_settings(self) -> dict:
         return {"difficulty": self.difficulty_settings(), "prm_scores": self.line_scores_settings("prm")}

@@ -1,0 +1,124 @@
+"""Verifiers that need no training, to measure trained ones against: a language model's own
+likelihood, and the world's truth with controlled noise.
+
+Both score like `ttc.verifiers.Verifier` (one score in [0, 1] per line of a solution, for the
+prefix that ends there), so the pool scoring, best-of-N and search take any of them.
+
+- `LikelihoodVerifier`: a ladder model's probability of the solution's tokens. A line's score is
+  the lowest probability of any token up to and including that line (a running minimum), so a
+  prefix scores low from the first token the model finds unlikely onwards. The newline that closes
+  an answer line is not scored: documents end the answer line with end-of-text, so the model
+  gives that newline almost nothing, and it would be every solution's minimum. A model somewhat
+  larger than the policy knows where the policy slips (issue 14's diagnosis: as good as a perfect
+  step checker); the policy's own likelihood knows only its slips, which majority vote already
+  averages out.
+- `TruthChecker`: the world's `lines_on_track`, 1 or 0, plus Gaussian noise of a chosen scale
+  drawn from a hash of (question, lines), so the same prefix always gets the same score. Noise 0
+  is the perfect checker, the ceiling of any verifier; a few noise levels trace search against
+  verifier quality.
+
+Use: `LikelihoodVerifier.load(models_dir / "d80-l5").score(prompts, lines)`;
+`TruthChecker(problems_by_prompt, noise=0.3).score(prompts, lines)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ttc import text as T
+from ttc import world as W
+from ttc.compute import Ledger, processing_flops
+from ttc.config import ConfigError
+from ttc.finetune import pad_batch
+from ttc.lm import count_parameters, load_model
+from ttc.verifiers import encode
+
+
+class LikelihoodVerifier:
+    """Per-line scores from a causal LM's token probabilities (running minimum over the solution)."""
+
+    RULE = "running minimum of token probabilities over the solution; an answer line's closing newline is not scored"
+
+    def __init__(self, model, tokenizer, batch_size: int = 256, ledger: Ledger | None = None, name: str = ""):
+        self.model, self.tokenizer, self.batch_size = model.eval(), tokenizer, batch_size
+        self.ledger = ledger if ledger is not None else Ledger()
+        self.n_parameters = count_parameters(model)
+        self.name = name
+
+    @classmethod
+    def load(cls, path: Path, **kwargs) -> "LikelihoodVerifier":
+        model, tokenizer, _ = load_model(Path(path))
+        return cls(model, tokenizer, name=Path(path).name, **kwargs)
+
+    def score(self, prompts: list[str], lines: list[list[str]]) -> list[list[float]]:
+        return self.score_and_count(prompts, lines)[0]
+
+    @torch.no_grad()
+    def score_and_count(self, prompts: list[str], lines: list[list[str]]) -> tuple[list[list[float]], list[int]]:
+        """`score`, plus the tokens read for each pair (0 for a repeat), as `Verifier.score_and_count`."""
+        if len(prompts) != len(lines):
+            raise ValueError(f"{len(prompts)} prompts but {len(lines)} line lists")
+        keys = [(p, tuple(ls)) for p, ls in zip(prompts, lines)]
+        unique = sorted({k for k in keys if k[1]}, key=lambda k: (len(k[0]) + sum(len(x) + 1 for x in k[1]), k))
+        scores: dict[tuple, list[float]] = {}
+        lengths: dict[tuple, int] = {}
+        for start in range(0, len(unique), self.batch_size):
+            chunk = unique[start:start + self.batch_size]
+            encoded = [encode(self.tokenizer, p, list(ls)) for p, ls in chunk]
+            ids, mask = pad_batch([row for row, _ in encoded], self.tokenizer.pad_token_id)
+            logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
+            # log p(token t | tokens before t), for t = 1 .. width - 1
+            token_logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+            for r, (key, (row, ends)) in enumerate(zip(chunk, encoded)):
+                n_prompt = len(self.tokenizer(key[0])["input_ids"])
+                # the solution's tokens are n_prompt .. len(row) - 1; token t's probability is token_logp[t - 1]
+                per_token = token_logp[r, n_prompt - 1:len(row) - 1].clone()
+                for line, end in zip(key[1], ends):
+                    if T.is_answer_line(line):  # pretraining ends an answer line with end-of-text, not a newline:
+                        per_token[end - n_prompt] = 0.0  # its newline would score every solution near 0
+                running = torch.cummin(per_token, dim=0).values
+                scores[key] = [math.exp(float(running[end - n_prompt])) for end in ends]
+                lengths[key] = len(row)
+            n_tokens = int(mask.sum())
+            self.ledger += Ledger(verifier_tokens=n_tokens, flops=processing_flops(self.n_parameters, n_tokens))
+        counted = [lengths.pop(k, 0) for k in keys]
+        return [scores.get(k, []) for k in keys], counted
+
+
+class TruthChecker:
+    """The world's per-line truth (`ttc.world.lines_on_track`), plus seeded Gaussian noise of scale `noise`,
+    squashed into [0, 1]. It costs nothing in the ledger: it stands for a verifier, it is not one."""
+
+    def __init__(self, problems_by_prompt: dict[str, W.Problem], noise: float = 0.0, seed: int = 0):
+        if not (isinstance(noise, (int, float)) and 0.0 <= noise <= 10.0):
+            raise ConfigError(f"TruthChecker noise={noise!r} must be a number between 0 and 10 (0: the perfect checker)")
+        self.problems, self.noise, self.seed = problems_by_prompt, float(noise), seed
+        self.ledger = Ledger()
+        self.name = "perfect checker" if noise == 0 else f"checker, noise {noise:g}"
+
+    def score(self, prompts: list[str], lines: list[list[str]]) -> list[list[float]]:
+        return self.score_and_count(prompts, lines)[0]
+
+    def score_and_count(self, prompts: list[str], lines: list[list[str]]) -> tuple[list[list[float]], list[int]]:
+        out = []
+        for prompt, ls in zip(prompts, lines):
+            if prompt not in self.problems:
+                raise KeyError(f"TruthChecker: no problem has the prompt {prompt!r}")
+            truth = np.asarray(W.lines_on_track(self.problems[prompt], list(ls)), dtype=float)
+            if self.noise:
+                # Noise on the logit scale of a checker that says 0.9 / 0.1, drawn per prefix (the lines up to
+                # and including this one), so that a prefix scores the same alone, in a beam, or in a solution.
+                eps = np.array([self._standard_normal(prompt, ls[:j + 1]) for j in range(len(ls))])
+                logits = np.where(truth > 0, 2.2, -2.2) + self.noise * 2.2 * eps
+                truth = 1 / (1 + np.exp(-logits))
+            out.append(truth.tolist())
+        return out, [0] * len(prompts)
+
+    def _standard_normal(self, prompt: str, prefix: list[str] | tuple[str, ...]) -> float:
+        digest = hashlib.sha1("\n".join([str(self.seed), prompt, *prefix]).encode()).digest()
+        return float(np.random.default_rng(list(digest[:8])).standard_normal())
