@@ -334,27 +334,30 @@ def plot_verifier_ladder(table: pd.DataFrame, budget: int, profile: str, setting
         perfect = checkers.loc[checkers["scoring_flops_per_token"] == 0].iloc[0] if len(checkers) else None
         if perfect is not None:
             ax.axhline(perfect[col], color=f"C{i}", ls=":", lw=1)
-    for name, r in trained.iterrows():
-        if np.isfinite(r["within_problem_auc"]):  # NaN where no problem has both right and wrong samples
-            ax.annotate(name, (r["parameters"], r["within_problem_auc"]), textcoords="offset points",
-                        xytext=(6, -10), fontsize=8)
+    for base, group in trained.groupby("parameters"):  # one label per base: its verifiers' squares share an x
+        lowest = group[list(measures)].min(axis=1).min()
+        if np.isfinite(lowest):  # NaN where no problem has both right and wrong samples
+            ax.annotate(", ".join(group.index), (base, lowest), textcoords="offset points", xytext=(0, -14),
+                        ha="center", fontsize=8)
     sizes = table.loc[table["parameters"] > 0, "parameters"]
     xlim = (sizes.min() / 1.5, sizes.max() * 1.5)  # set, so that an axis whose measures are all NaN still draws
     ax.axhline(0.5, color="grey", lw=0.8)
     ax.set(xscale="log", xlim=xlim, ylim=(0.3, 1.02), xlabel="parameters of the model the verifier reads with",
            ylabel="AUC", title="(a) verifier quality (squares: trained; dotted: perfect checker)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower left")
     ax = axes[1]
     err = [likelihood[gain] - likelihood[f"{gain}_lo"], likelihood[f"{gain}_hi"] - likelihood[gain]]
     ax.errorbar(likelihood["parameters"], likelihood[gain], yerr=err, marker="o", capsize=3, color="C0",
                 label="likelihood of a ladder size")
     err = [trained[gain] - trained[f"{gain}_lo"], trained[f"{gain}_hi"] - trained[gain]]
     ax.errorbar(trained["parameters"], trained[gain], yerr=err, fmt="s", capsize=3, color="C3", label="trained (PRM, ORM)")
-    for name, r in trained.iterrows():
-        if np.isfinite(r[gain]):
-            ax.annotate(name, (r["parameters"], r[gain]), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    for j, (name, r) in enumerate(checkers.iterrows()):
-        ax.axhline(r[gain], color="grey", ls=[":", "--", "-.", (0, (1, 3))][j % 4], lw=1, label=name)
+    for base, group in trained.groupby("parameters"):
+        if np.isfinite(group[gain].max()):
+            ax.annotate(", ".join(group.index), (base, group[gain].max()), textcoords="offset points",
+                        xytext=(8, 6), fontsize=8)
+    # the checkers from the perfect one (black) to the noisiest (light grey)
+    for j, (name, r) in enumerate(checkers.sort_values(gain, ascending=False).iterrows()):
+        ax.axhline(r[gain], color=str(0.75 * j / max(1, len(checkers) - 1)), ls="--", lw=1, label=name)
     ax.axhline(0, color="black", lw=0.8)
     ax.set(xscale="log", xlim=xlim, xlabel="parameters of the model the verifier reads with",
            ylabel=f"best-of-N weighted minus majority vote, N = {budget}",

@@ -32,11 +32,10 @@ import torch
 
 from ttc import text as T
 from ttc import world as W
-from ttc.compute import Ledger, processing_flops
+from ttc.compute import Ledger
 from ttc.config import ConfigError
-from ttc.finetune import pad_batch
 from ttc.lm import count_parameters, load_model
-from ttc.verifiers import encode
+from ttc.verifiers import score_in_batches
 
 
 class LikelihoodVerifier:
@@ -61,33 +60,24 @@ class LikelihoodVerifier:
     @torch.no_grad()
     def score_and_count(self, prompts: list[str], lines: list[list[str]]) -> tuple[list[list[float]], list[int]]:
         """`score`, plus the tokens read for each pair (0 for a repeat), as `Verifier.score_and_count`."""
-        if len(prompts) != len(lines):
-            raise ValueError(f"{len(prompts)} prompts but {len(lines)} line lists")
-        keys = [(p, tuple(ls)) for p, ls in zip(prompts, lines)]
-        unique = sorted({k for k in keys if k[1]}, key=lambda k: (len(k[0]) + sum(len(x) + 1 for x in k[1]), k))
-        scores: dict[tuple, list[float]] = {}
-        lengths: dict[tuple, int] = {}
-        for start in range(0, len(unique), self.batch_size):
-            chunk = unique[start:start + self.batch_size]
-            encoded = [encode(self.tokenizer, p, list(ls)) for p, ls in chunk]
-            ids, mask = pad_batch([row for row, _ in encoded], self.tokenizer.pad_token_id)
+        def score_batch(ids, mask, chunk, encoded):
             logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
             # log p(token t | tokens before t), for t = 1 .. width - 1
             token_logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
-            for r, (key, (row, ends)) in enumerate(zip(chunk, encoded)):
-                n_prompt = len(self.tokenizer(key[0])["input_ids"])
+            out = []
+            for r, ((prompt, lines), (row, ends)) in enumerate(zip(chunk, encoded)):
+                n_prompt = len(self.tokenizer(prompt)["input_ids"])
                 # the solution's tokens are n_prompt .. len(row) - 1; token t's probability is token_logp[t - 1]
                 per_token = token_logp[r, n_prompt - 1:len(row) - 1].clone()
-                for line, end in zip(key[1], ends):
+                for line, end in zip(lines, ends):
                     if T.is_answer_line(line):  # pretraining ends an answer line with end-of-text, not a newline:
                         per_token[end - n_prompt] = 0.0  # its newline would score every solution near 0
                 running = torch.cummin(per_token, dim=0).values
-                scores[key] = [math.exp(float(running[end - n_prompt])) for end in ends]
-                lengths[key] = len(row)
-            n_tokens = int(mask.sum())
-            self.ledger += Ledger(verifier_tokens=n_tokens, flops=processing_flops(self.n_parameters, n_tokens))
-        counted = [lengths.pop(k, 0) for k in keys]
-        return [scores.get(k, []) for k in keys], counted
+                out.append([math.exp(float(running[end - n_prompt])) for end in ends])
+            return out
+
+        return score_in_batches(prompts, lines, self.tokenizer, self.batch_size, self.ledger, self.n_parameters,
+                                score_batch)
 
 
 class TruthChecker:

@@ -147,29 +147,40 @@ class Verifier:
     def score_and_count(self, prompts: list[str], lines: list[list[str]]) -> tuple[list[list[float]], list[int]]:
         """`score`, plus the tokens read for each pair: its length the first time it occurs, 0 for a
         repeat or an empty pair, so that per-item counts add up to what the ledger gained."""
-        if len(prompts) != len(lines):
-            raise ValueError(f"{len(prompts)} prompts but {len(lines)} line lists")
-        keys = [(p, tuple(ls)) for p, ls in zip(prompts, lines)]
-        # By length, so that batches pad little; ties by text, so that batches (and so bf16 rounding)
-        # do not depend on the set's order, which Python's string hashing changes from run to run.
-        unique = sorted({k for k in keys if k[1]}, key=lambda k: (len(k[0]) + sum(len(x) + 1 for x in k[1]), k))
-        scores: dict[tuple, list[float]] = {}
-        lengths: dict[tuple, int] = {}
-        for start in range(0, len(unique), self.batch_size):
-            chunk = unique[start:start + self.batch_size]
-            encoded = [encode(self.tokenizer, p, list(ls)) for p, ls in chunk]
-            ids, mask = pad_batch([row for row, _ in encoded], self.tokenizer.pad_token_id)
+        def score_batch(ids, mask, chunk, encoded):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
                 logits = self.model(input_ids=ids, attention_mask=mask).logits[..., 0].float()
             values = torch.sigmoid(logits)
-            for r, (key, (row, ends)) in enumerate(zip(chunk, encoded)):
-                scores[key], lengths[key] = values[r, ends].tolist(), len(row)
-            n_tokens = int(mask.sum())
-            self.ledger += Ledger(verifier_tokens=n_tokens, flops=processing_flops(self.n_parameters, n_tokens))
-        counted = []
-        for k in keys:
-            counted.append(lengths.pop(k, 0))  # popped: a repeat reads nothing
-        return [scores.get(k, []) for k in keys], counted
+            return [values[r, ends].tolist() for r, (_, ends) in enumerate(encoded)]
+
+        return score_in_batches(prompts, lines, self.tokenizer, self.batch_size, self.ledger, self.n_parameters,
+                                score_batch)
+
+
+def score_in_batches(prompts: list[str], lines: list[list[str]], tokenizer, batch_size: int, ledger: Ledger,
+                     n_parameters: int, score_batch) -> tuple[list[list[float]], list[int]]:
+    """What every per-line scorer shares: each distinct non-empty (prompt, lines) pair is encoded once, in
+    length-sorted right-padded batches; `score_batch(ids, mask, chunk, encoded)` gives each pair's per-line
+    scores; the tokens read go to `ledger` at 2N FLOPs each. Returns the scores and, per pair, the tokens
+    read for it (its length the first time it occurs, 0 for a repeat or an empty pair)."""
+    if len(prompts) != len(lines):
+        raise ValueError(f"{len(prompts)} prompts but {len(lines)} line lists")
+    keys = [(p, tuple(ls)) for p, ls in zip(prompts, lines)]
+    # By length, so that batches pad little; ties by text, so that batches (and so bf16 rounding)
+    # do not depend on the set's order, which Python's string hashing changes from run to run.
+    unique = sorted({k for k in keys if k[1]}, key=lambda k: (len(k[0]) + sum(len(x) + 1 for x in k[1]), k))
+    scores: dict[tuple, list[float]] = {}
+    lengths: dict[tuple, int] = {}
+    for start in range(0, len(unique), batch_size):
+        chunk = unique[start:start + batch_size]
+        encoded = [encode(tokenizer, p, list(ls)) for p, ls in chunk]
+        ids, mask = pad_batch([row for row, _ in encoded], tokenizer.pad_token_id)
+        for key, (row, _), values in zip(chunk, encoded, score_batch(ids, mask, chunk, encoded)):
+            scores[key], lengths[key] = values, len(row)
+        n_tokens = int(mask.sum())
+        ledger += Ledger(verifier_tokens=n_tokens, flops=processing_flops(n_parameters, n_tokens))
+    counted = [lengths.pop(k, 0) for k in keys]  # popped: a repeat reads nothing
+    return [scores.get(k, []) for k in keys], counted
 
 
 # --------------------------------------------------------------------------
