@@ -19,6 +19,7 @@ import pandas as pd
 import seaborn as sns
 
 from ttc.store import figures_dir, save_figure
+from ttc.verifier_study import PERFECT_CHECKER
 
 LEVEL_PALETTE = "rocket_r"
 
@@ -325,13 +326,13 @@ def plot_verifier_ladder(table: pd.DataFrame, budget: int, profile: str, setting
     likelihood = table[table.index.str.startswith("likelihood")].sort_values("parameters")
     trained = table[~table["oracle"] & ~table.index.str.startswith("likelihood")]
     checkers = table[table["oracle"]]
+    perfect = table.loc[PERFECT_CHECKER] if PERFECT_CHECKER in table.index else None
     measures = {"within_problem_auc": "within-problem AUC", "within_problem_auc_majority_wrong":
                 "within AUC, majority-wrong problems", "cell_auc": "cell AUC (first wrong line)"}
     ax = axes[0]
     for i, (col, label) in enumerate(measures.items()):
         ax.plot(likelihood["parameters"], likelihood[col], marker="o", color=f"C{i}", label=f"likelihood: {label}")
         ax.scatter(trained["parameters"], trained[col], marker="s", s=50, color=f"C{i}", edgecolor="black", zorder=3)
-        perfect = checkers.loc[checkers["scoring_flops_per_token"] == 0].iloc[0] if len(checkers) else None
         if perfect is not None:
             ax.axhline(perfect[col], color=f"C{i}", ls=":", lw=1)
     for base, group in trained.groupby("parameters"):  # one label per base: its verifiers' squares share an x

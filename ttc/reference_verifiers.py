@@ -35,6 +35,7 @@ from ttc import world as W
 from ttc.compute import Ledger
 from ttc.config import ConfigError
 from ttc.lm import count_parameters, load_model
+from ttc.verifier_study import PERFECT_CHECKER
 from ttc.verifiers import score_in_batches
 
 
@@ -89,7 +90,7 @@ class TruthChecker:
             raise ConfigError(f"TruthChecker noise={noise!r} must be a number between 0 and 10 (0: the perfect checker)")
         self.problems, self.noise, self.seed = problems_by_prompt, float(noise), seed
         self.ledger = Ledger()
-        self.name = "perfect checker" if noise == 0 else f"checker, noise {noise:g}"
+        self.name = PERFECT_CHECKER if noise == 0 else f"checker, noise {noise:g}"
 
     def score(self, prompts: list[str], lines: list[list[str]]) -> list[list[float]]:
         return self.score_and_count(prompts, lines)[0]

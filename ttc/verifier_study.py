@@ -12,6 +12,7 @@ import pandas as pd
 from ttc.analysis import (accuracy_vs_n, answers_of, auc, bootstrap_interval, calibration, cell_auc, difficulty_bins,
                           stratified_subset, within_problem_auc)
 from ttc.selection import majority
+from ttc.verifiers import sample_scores
 
 BEST_OF_N_METHODS = {  # name: (selection rule, score column)
     "PRM last, weighted": ("weighted", "prm_last"),
@@ -85,8 +86,6 @@ def verifier_report(line_scores: pd.DataFrame, pool: pd.DataFrame, answers: dict
       problem over `n_repeats` random N-subsets, its mean over problems with a paired 90% bootstrap
       interval (_lo, _hi).
     """
-    from ttc.verifiers import sample_scores
-
     scored = sample_scores(line_scores, pool, "v")
     within = within_problem_auc(scored.drop_duplicates(["problem_id", "text"]), "v_last")
     wrong = majority_wrong_problems(pool, answers)
@@ -104,6 +103,8 @@ def verifier_report(line_scores: pd.DataFrame, pool: pd.DataFrame, answers: dict
 # --------------------------------------------------------------------------
 # The verifier ladder: trained verifiers against untrained references, on one subset of the pool
 
+PERFECT_CHECKER = "perfect checker"
+"""The name of the noiseless `ttc.reference_verifiers.TruthChecker`: tables and figures look it up by it."""
 CHECKER_NOISE = (0.0, 0.5, 1.0, 2.0)
 """Noise levels of the truth checker (`ttc.reference_verifiers.TruthChecker`): 0 is the ceiling."""
 

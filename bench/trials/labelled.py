@@ -16,15 +16,13 @@ Only the text changes; answers, levels and splits are the profile's. Documents r
 Not yet collected into figures/pretrain_trials.json: a hypothesis trial, reported in the issue's closing note,
 for the session that adopts or drops the labelled world.
 """
-import dataclasses, json, string, sys, time
+import dataclasses, string, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from ttc import world as W
 from ttc.study import Study, profile_params
-from ttc.ladder_study import pass1_spread, pretrain_on_world
 from ttc.tokenizer import build_tokenizer
-from ttc.evaluate import evaluate
-from ttc.lm import load_model
+from trial import run_trial
 
 L = string.ascii_lowercase
 
@@ -51,16 +49,5 @@ pc = dataclasses.replace(cfg.pretrain, seed=seed, block=512, rows=2, **({"tokens
 tok = build_tokenizer()
 splits = {k: [labelled(p) for p in v] for k, v in W.make_splits(cfg.world).items()}
 out = Path("models") / f"labelled-{name}-s{seed}-{pc.tokens}"
-t = time.time()
-meta = pretrain_on_world(name, tok, splits, cfg.world, pc, out, progress=False)
-m, tok, _ = load_model(out)
-tab = evaluate(m, tok, splits["test"], 16, cfg.eval)
-tab.to_parquet(out / "test_eval.parquet")
-res = {"name": name, "seed": seed, "world": "labelled operands", "tokens": pc.tokens, "peak_lr": meta["peak_lr"],
-       "train_s": round(meta["wall_s"]), "val": [round(v, 4) for _, v in meta["val_curve"]],
-       "last_quarter_fall": round(meta["last_quarter_fall"], 3),
-       "greedy": tab.greedy_correct.mean(), "pass1": tab.pass1.mean(), **pass1_spread(tab),
-       "by_family": tab.groupby("family").greedy_correct.mean().round(3).to_dict(),
-       "by_level": {f"{f}{l}": v for (f, l), v in tab.groupby(["family", "level"]).greedy_correct.mean().round(2).items()},
-       "total_s": round(time.time() - t)}
-print(json.dumps(res), flush=True)
+run_trial(name, seed, tok, splits, cfg.world, pc, cfg.eval, out, {"world": "labelled operands"},
+          level_metric="greedy_correct")
