@@ -183,3 +183,17 @@ def test_a_compiled_training_step_trains_and_saves_the_same_model(tokenizer, spl
     assert not torch.allclose(eager["model.embed_tokens.weight"], P.build_model(
         P.LADDER["d16-l1"], tokenizer).model.embed_tokens.weight.detach())  # it did train
     assert runs[True]["final_val_loss"] == pytest.approx(runs[False]["final_val_loss"], abs=1e-3)
+
+
+def test_continued_pretraining_starts_from_the_given_model_and_counts_both_runs(tokenizer, splits, tmp_path):
+    cfg = small_config(tokens=2 * 2 * 256)
+    first = P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "m", progress=False)
+    more = P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "more", progress=False,
+                      init_from=tmp_path / "m")
+    assert more["flops"] == pytest.approx(2 * first["flops"]) and more["continued_flops"] == pytest.approx(first["flops"])
+    assert more["init_from"]["name"] == "d16-l1" and more["init_tokens"] == first["tokens"]
+    # it starts where the first model ended, not from random weights: at equal steps its loss is lower
+    assert more["val_curve"][0][1] < first["val_curve"][0][1]
+    with pytest.raises(ConfigError, match="continued pretraining keeps the size"):
+        P.pretrain("d24-l2", tokenizer, splits["train"], splits["val"], cfg, tmp_path / "other", progress=False,
+                   init_from=tmp_path / "m")

@@ -27,7 +27,7 @@ def test_budgets_and_bins_render_in_numeric_order_after_a_json_round_trip():
                             "majority vote": {4: 0.5, 16: 0.55, 64: 0.6, 256: 0.6},
                             "beam M=sqrt N": {4: 0.4, 16: 0.5, 64: 0.65, 256: 0.9}},
                "problems": {4: 200, 16: 200, 64: 200, 256: 50},
-               "beam_minus_best_of_n_by_bin": {}}
+               "beam_minus_best_of_n_by_bin": {}, "verifier": "PRM", "beam_minus_best_of_n": {}}
     text = report.findings_04(json.loads(json.dumps(summary, sort_keys=True)))
     assert text.index("N = 4") < text.index("N = 16") < text.index("N = 64") < text.index("N = 256")
     assert "ahead at N = 256" in text and "+10.0 points at N = 256" in text
@@ -82,3 +82,25 @@ def test_the_verifier_ladder_summary_orders_its_rows_and_says_what_was_adopted()
     assert "likelihood d80-l5, the cheapest verifier" in text and "+15.0 points at N = 64" in text
     s["verifiers"]["likelihood d80-l5"]["weighted_minus_majority_n64"] = -0.01
     assert "no verifier a user could have gains over majority vote" in report.findings_verifier_ladder(s)
+
+
+def test_the_search_against_verifier_quality_renders_every_verifier_and_says_where_beam_search_leads():
+    import pandas as pd
+
+    axis = pd.DataFrame({"verifier": ["PRM", "PRM", "perfect checker", "perfect checker"], "budget": [4, 16, 4, 16],
+                         "beam": [0.4, 0.3, 0.6, 0.7], "best_of_n": [0.4, 0.4, 0.5, 0.55],
+                         "beam_minus_best_of_n": [0.0, -0.1, 0.1, 0.15], "lo": [-0.02, -0.15, 0.05, 0.1],
+                         "hi": [0.02, -0.05, 0.15, 0.2], "n_problems": 20, "within_problem_auc": [0.5, 0.5, 0.9, 0.9],
+                         "within_problem_auc_majority_wrong": [0.5, 0.5, 0.8, 0.8], "cell_auc": [0.5, 0.5, 1.0, 1.0]})
+    results = pd.DataFrame({"method": ["best-of-N weighted", "beam M=sqrt N", "majority vote"] * 2,
+                            "budget": [4] * 3 + [16] * 3, "problem_id": ["a"] * 6, "correct": [1, 0, 1, 1, 1, 0.5]})
+    by_bin = pd.DataFrame({"bin": [1] * 4, "budget": [4, 4, 16, 16], "method": ["best-of-N weighted", "beam M=sqrt N"] * 2,
+                           "accuracy": [1, 0, 1, 1]})
+    s = json.loads(json.dumps(report.summary_04(results, by_bin, "likelihood d48-l3", axis)))
+    assert s["verifier"] == "likelihood d48-l3"
+    assert s["beam_minus_best_of_n"]["PRM"]["by_budget"]["16"]["beam_minus_best_of_n"] == -0.1
+    text = report.findings_04(s)
+    assert "searches with **likelihood d48-l3**" in text
+    assert "| perfect checker | 0.900 | 1.000 | +10.0 [+5.0, +15.0] | +15.0 [+10.0, +20.0] |" in text
+    assert text.index("| perfect checker |") < text.index("| PRM |")  # best first, whatever the keys' order
+    assert "at some budget with: perfect checker; behind it with: PRM." in text

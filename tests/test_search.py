@@ -3,12 +3,14 @@
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ttc import world as W
 from ttc.config import ConfigError
 from ttc.compute import Ledger
 from ttc.sampling import Completion
-from ttc.search import SearchConfig, run_search
+from ttc.search import SearchConfig, process_advantage, prover_value, run_search
 from ttc.text import solution_lines
 
 
@@ -107,11 +109,48 @@ def test_lookahead_rolls_out_greedily_and_counts_the_rollouts(hard_problems, tok
     assert results["generated_tokens"].sum() == policy.generated
 
 
+def test_dvts_runs_n_over_m_independent_subtrees_of_m_continuations(hard_problems, tokenizer):
+    policy, verifier = ScriptedPolicy(hard_problems, tokenizer, p=0.4), TruthVerifier(hard_problems, tokenizer)
+    cfg = SearchConfig("dvts", budget=16, beam_width=4)
+    assert cfg.name == "DVTS M=4" and cfg.diverse
+    results = run_search(hard_problems, policy, verifier, cfg)
+    for call in policy.calls:
+        per_problem = {}
+        for text in call["prompts"]:
+            pid = next(q.id for q in hard_problems if text.startswith(W.prompt(q)))
+            per_problem.setdefault(pid, []).append(text)
+        for texts in per_problem.values():
+            # each running subtree's one beam, continued M = 4 times; never more than N = 16 rows
+            assert len(texts) <= 16 and len(texts) % 4 == 0
+            assert all(texts.count(t) % 4 == 0 for t in set(texts))
+    # with a perfect verifier every subtree keeps a right step whenever one of its 4 tries is right
+    assert results["correct"].mean() > run_search(hard_problems, policy, verifier,
+                                                  SearchConfig("best_of_n", budget=16))["correct"].mean()
+
+
+@given(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1))
+def test_process_advantage_rewards_progress_under_the_prover(child, other_child, parent):
+    assert process_advantage(child, parent, alpha=0.0) == child
+    assert 0.0 <= prover_value(child) <= 1.0 and prover_value(child) >= child  # best-of-4 is at least one try
+    if child > other_child:  # from the same parent, the better step ranks higher
+        assert process_advantage(child, parent) >= process_advantage(other_child, parent)
+    # the same step ranks higher from a weaker parent (it made more progress)
+    assert process_advantage(child, min(parent, child)) >= process_advantage(child, max(parent, child))
+
+
+def test_process_advantage_beam_search_with_a_perfect_verifier_stays_on_track(hard_problems, tokenizer):
+    policy, verifier = ScriptedPolicy(hard_problems, tokenizer, p=0.4), TruthVerifier(hard_problems, tokenizer)
+    results = run_search(hard_problems, policy, verifier, SearchConfig("pav", budget=16, beam_width=4))
+    assert results["correct"].all() and set(results["method"]) == {"beam M=4, process advantage"}
+
+
 def test_search_configs_are_validated():
     assert SearchConfig("beam", budget=64).width == 8
     assert SearchConfig("beam", budget=32).width == 4 and SearchConfig("lookahead", budget=4, lookahead=1).width == 1
     with pytest.raises(ConfigError, match="lookahead"):
         SearchConfig("beam", budget=16, lookahead=1)
+    with pytest.raises(ConfigError, match="method='dvts' has lookahead=0"):
+        SearchConfig("dvts", budget=16, beam_width=4, lookahead=1)
     with pytest.raises(ConfigError, match="multiple of M"):
         SearchConfig("lookahead", budget=16, lookahead=3, beam_width=8)
 

@@ -35,6 +35,10 @@ def test_every_profile_gives_every_parameter_and_builds():
     ({"verifier_lr": 7.0}, r"lr=7.0 is out of range"),
     ({"profile": "huge"}, r"profile='huge' is not a known profile; use one of full, quick, tiny"),
     ({"seed_study_policy_seeds": 0}, r"policy_seeds=0 is out of range"),
+    ({"axis_budgets": [4, 6]}, r"axis_budgets=\[4, 6\] must be distinct increasing multiples of the beam width 4"),
+    ({"axis_verifiers": "PRM"}, r"axis_verifiers='PRM' must be a list"),
+    ({"n_axis_problems": 11}, r"n_axis_problems=11 is out of range"),
+    ({"prm_lm_tokens": -5}, r"continued_tokens=-5 is out of range"),
 ])
 def test_bad_parameters_are_refused_with_their_value(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -149,16 +149,17 @@ def predicted_bin(mean_score: float, edges: list[float]) -> int:
 
 
 def run_policy(problems, sampler, verifier, strategies: pd.DataFrame, edges: list[float], budget: int,
-               n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 224) -> pd.DataFrame:
+               n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 224, estimator=None) -> pd.DataFrame:
     """Answer `problems` at `budget` the compute-optimal way: estimate each question's bin from
-    `n_estimate` samples scored by the verifier (no ground truth), then run the strategy chosen
-    for that bin. One row per problem, with the estimation's cost and the search's cost apart.
+    `n_estimate` samples scored by `estimator` (the verifier whose scores made `edges`; by default
+    `verifier`; no ground truth), then run the strategy chosen for that bin with `verifier`. One row
+    per problem, with the estimation's cost and the search's cost apart.
 
     `strategies` has one row per (predicted bin, budget) with the STRATEGY fields.
     """
     if budget not in set(strategies["budget"]):
         raise ConfigError(f"budget={budget} has no chosen strategies; choose one of {sorted(set(strategies['budget']))}")
-    estimate = run_search(problems, sampler, verifier, SearchConfig("best_of_n", budget=n_estimate, seed=seed,
+    estimate = run_search(problems, sampler, estimator or verifier, SearchConfig("best_of_n", budget=n_estimate, seed=seed,
                                                                      max_new_tokens=max_new_tokens))
     bins = {pid: predicted_bin(float(np.mean(s)) if len(s) else 0.0, edges)
             for pid, s in zip(estimate["problem_id"], estimate["scores"])}
@@ -191,7 +192,7 @@ def compare(results: pd.DataFrame, n_splits: int, seed: int = 0) -> tuple[pd.Dat
     """Compute-optimal (oracle and predicted bins, cross-validated) beside the reference strategies.
 
     Returns per-problem rows (method, problem, budget, accuracy, FLOPs of the strategy chosen for
-    it) and the spread over fold splits. The candidates are the PRM strategies; majority vote is
+    it) and the spread over fold splits. The candidates are the search strategies; majority vote is
     only a reference.
     """
     candidates = results[results.search != "majority"]
@@ -234,12 +235,12 @@ def strategies(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def demo(problems, sampler, verifier, chosen: pd.DataFrame, edges: list[float], budget: int, oracle_bins: pd.Series,
-         n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 224) -> tuple[pd.DataFrame, dict]:
+         n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 224, estimator=None) -> tuple[pd.DataFrame, dict]:
     """The policy (`run_policy` with the predicted-bin strategies) on `problems`, which should be
     held out of the choice; per-problem rows, and its accuracy, how often the estimated bin was the
     oracle's, and the share of FLOPs the estimation added."""
     answered = run_policy(problems, sampler, verifier, chosen[chosen.bins == "predicted"], edges, budget,
-                          n_estimate=n_estimate, seed=seed, max_new_tokens=max_new_tokens)
+                          n_estimate=n_estimate, seed=seed, max_new_tokens=max_new_tokens, estimator=estimator)
     answered["oracle_bin"] = answered["problem_id"].map(oracle_bins)
     total = answered[["flops", "estimate_flops"]].sum()
     return answered, {"problems": len(answered), "budget": budget, "accuracy": float(answered.correct.mean()),

@@ -64,13 +64,13 @@ def policy_dir(data_dir: Path, name: str) -> Path:
 
 
 def pretrain_on_world(name: str, tokenizer, splits: dict, world_config: W.WorldConfig, config: PretrainConfig,
-                      out_dir: Path, progress: bool = True) -> dict:
+                      out_dir: Path, progress: bool = True, init_from: Path | None = None) -> dict:
     """One ladder size pretrained on the world's training split, with the world recorded beside it
     (the one place that says what a study model's settings are, for notebook 01 and the seed study).
     pretrain() skips a finished model, and refuses one made with other settings."""
     world = json.loads(json.dumps(asdict(world_config)))  # as JSON reads it back
     return pretrain(name, tokenizer, splits["train"], splits["val"], config, Path(out_dir), progress=progress,
-                    extra_meta={"world": world})
+                    extra_meta={"world": world}, init_from=init_from)
 
 
 def train_ladder(ladder: Ladder, tokenizer, splits: dict, world_config: W.WorldConfig, config: PretrainConfig,

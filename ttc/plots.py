@@ -138,6 +138,8 @@ METHOD_STYLES = {
     "lookahead k=1 M=sqrt N": {"color": "C4"},
     "lookahead k=3 M=sqrt N": {"color": "C6"},
     "lookahead k=3 M=4": {"color": "C5"},
+    "DVTS M=4": {"color": "C1", "ls": "-."},
+    "beam M=4, process advantage": {"color": "C9", "ls": "-."},
 }
 
 
@@ -266,7 +268,7 @@ def plot_search(curves: pd.DataFrame, flops: pd.DataFrame, by_bin: pd.DataFrame,
                title=f"({chr(ord('c') + j)}) oracle bin {b}" + (" (easiest)" if b == 1 else " (hardest)" if b == bins[-1] else ""))
         if j == 0:
             ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle("Search against the PRM, 90% bootstrap intervals over problems\n" + _settings_line(profile, settings),
+    fig.suptitle("Search against the verifier, 90% bootstrap intervals over problems\n" + _settings_line(profile, settings),
                  fontsize=10)
     fig.tight_layout()
     return fig
@@ -351,7 +353,7 @@ def plot_verifier_ladder(table: pd.DataFrame, budget: int, profile: str, setting
     ax.errorbar(likelihood["parameters"], likelihood[gain], yerr=err, marker="o", capsize=3, color="C0",
                 label="likelihood of a ladder size")
     err = [trained[gain] - trained[f"{gain}_lo"], trained[f"{gain}_hi"] - trained[gain]]
-    ax.errorbar(trained["parameters"], trained[gain], yerr=err, fmt="s", capsize=3, color="C3", label="trained (PRM, ORM)")
+    ax.errorbar(trained["parameters"], trained[gain], yerr=err, fmt="s", capsize=3, color="C3", label="trained (PRMs, ORM)")
     for base, group in trained.groupby("parameters"):
         if np.isfinite(group[gain].max()):
             ax.annotate(", ".join(group.index), (base, group[gain].max()), textcoords="offset points",
@@ -366,5 +368,36 @@ def plot_verifier_ladder(table: pd.DataFrame, budget: int, profile: str, setting
     ax.legend(fontsize=8, loc="best")
     fig.suptitle("The verifier ladder: every verifier on the same samples, against the world's truth (not in the paper)\n"
                  + _settings_line(profile, settings), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_search_vs_verifier(axis: pd.DataFrame, profile: str, settings: dict) -> plt.Figure:
+    """Notebook 04, beyond the paper: beam search minus best-of-N weighted against the budget, one curve
+    per verifier (from the best by cell AUC, dark, to the worst, light), and both methods' accuracy."""
+    theme()
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.9))
+    names = list(dict.fromkeys(axis["verifier"]))
+    colours = plt.cm.viridis(np.linspace(0, 0.85, max(1, len(names))))
+    for name, colour in zip(names, colours):
+        g = axis[axis.verifier == name].sort_values("budget")
+        cell = g["cell_auc"].iloc[0]
+        label = f"{name} (cell AUC {cell:.2f})" if pd.notna(cell) else name
+        err = [g["beam_minus_best_of_n"] - g["lo"], g["hi"] - g["beam_minus_best_of_n"]]
+        axes[0].errorbar(g["budget"], g["beam_minus_best_of_n"], yerr=err, marker="o", capsize=3, color=colour,
+                         label=label)
+        axes[1].plot(g["budget"], g["beam"], marker="o", color=colour, label=f"{name}: beam")
+        axes[1].plot(g["budget"], g["best_of_n"], marker="s", ls="--", color=colour, label=f"{name}: best-of-N")
+    axes[0].axhline(0, color="black", lw=0.8)
+    axes[0].set(xlabel="generation budget N", ylabel="beam search minus best-of-N weighted",
+                title="(a) beam search against best-of-N, per verifier (90% bootstrap intervals)")
+    axes[0].legend(fontsize=8, loc="best")
+    axes[1].set(xlabel="generation budget N", ylabel="accuracy",
+                title="(b) accuracy: beam search (solid) and best-of-N weighted (dashed)")
+    axes[1].legend(fontsize=7, loc="best", ncol=2)
+    for ax in axes:
+        _log2_budget_axis(ax, sorted(int(b) for b in axis["budget"].unique()))
+    fig.suptitle("Search against verifier quality: the same beam search and best-of-N with verifiers from the world's "
+                 "truth to the paper's recipe (not in the paper)\n" + _settings_line(profile, settings), fontsize=10)
     fig.tight_layout()
     return fig

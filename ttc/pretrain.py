@@ -246,15 +246,26 @@ def validation_loss(model, batches: list[tuple[torch.Tensor, torch.Tensor]], cfg
 
 
 def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Problem], cfg: PretrainConfig,
-             out_dir: Path, progress: bool = True, extra_meta: dict | None = None) -> dict:
+             out_dir: Path, progress: bool = True, extra_meta: dict | None = None,
+             init_from: Path | None = None) -> dict:
     """Train one ladder size to `out_dir` (skipped when it is there); returns its meta record.
 
     `extra_meta` (for example the world's settings) is stored with the model,
-    so that every model can be traced back to what made it.
+    so that every model can be traced back to what made it. `init_from`, a saved model of the same
+    size, continues its pretraining (a fresh schedule of `cfg.tokens` more tokens) instead of starting
+    from random weights; the meta's `flops` then count both runs, `continued_flops` this one.
     """
     out_dir = Path(out_dir)
     size = LADDER[size_name]
-    settings = plain({"config": asdict(cfg), "size": asdict(size), **(extra_meta or {})})
+    init_meta = None
+    if init_from is not None:
+        init_meta = read_meta(init_from)
+        if init_meta["size"] != asdict(size):
+            raise ConfigError(f"init_from={str(init_from)!r} holds a {init_meta['name']}, not a {size_name}: "
+                              "continued pretraining keeps the size")
+    settings = plain({"config": asdict(cfg), "size": asdict(size), **(extra_meta or {})}
+                     | ({"init_from": {k: init_meta[k] for k in ("name", "config", "world", "init_from") if k in init_meta}}
+                        if init_meta else {}))
     if reusable(out_dir, settings, f"model {size_name}"):
         return read_meta(out_dir)
     docs = tokenize(train, tokenizer, cfg.block)
@@ -262,6 +273,8 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
     val_batches = [pack_batch(val_docs, i, cfg, tokenizer.pad_token_id, stream=1)
                    for i in range(math.ceil(VAL_ROWS / cfg.rows))]
     model = build_model(size, tokenizer, seed=cfg.seed)
+    if init_from is not None:
+        load_weights(model, str(Path(init_from) / "model.safetensors"))
     model.train()
     step_model = torch.compile(model) if cfg.compile else model  # shares `model`'s weights; saved uncompiled
     opt = _optimizer(model, cfg)
@@ -299,12 +312,14 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
     meta = {
         "name": size_name, "hidden": size.hidden, "layers": size.layers, "heads": size.heads,
         "parameters": n_params, "tokens": cfg.tokens_processed, "peak_lr": cfg.peak_lr(size.hidden),
-        "flops": pretraining_flops(n_params, cfg.tokens_processed),
+        "flops": pretraining_flops(n_params, cfg.tokens_processed) + (init_meta["flops"] if init_meta else 0.0),
+        "continued_flops": pretraining_flops(n_params, cfg.tokens_processed) if init_meta else 0.0,
         "wall_s": state["wall_s"], "final_val_loss": state["val_curve"][-1][1],
         "last_quarter_fall": last_quarter_fall(state["val_curve"]),
         "train_curve": state["train_curve"], "val_curve": state["val_curve"],
         "config": asdict(cfg), "size": asdict(size), "n_train_problems": len(train), **(extra_meta or {}),
-    }
+    } | ({"init_from": settings["init_from"], "init_tokens": init_meta["tokens"] + init_meta.get("init_tokens", 0)}
+         if init_meta else {})
     model.eval()
     save_model(model, tokenizer, out_dir, meta, settings)
     shutil.rmtree(partial.parent, ignore_errors=True)

@@ -58,9 +58,32 @@ class LikelihoodVerifier:
     def score(self, prompts: list[str], lines: list[list[str]]) -> list[list[float]]:
         return self.score_and_count(prompts, lines)[0]
 
-    @torch.no_grad()
     def score_and_count(self, prompts: list[str], lines: list[list[str]]) -> tuple[list[list[float]], list[int]]:
         """`score`, plus the tokens read for each pair (0 for a repeat), as `Verifier.score_and_count`."""
+        def running_min(per_token: torch.Tensor, ends: list[int]) -> list[float]:
+            running = torch.cummin(per_token, dim=0).values
+            return [math.exp(float(running[end])) for end in ends]
+
+        return self.per_line(prompts, lines, running_min)
+
+    def line_features(self, prompts: list[str], lines: list[list[str]]) -> tuple[list[list[list[float]]], list[int]]:
+        """Per line of each pair, `LINE_FEATURES` (log-probabilities, floored at `LOGP_FLOOR`), and the tokens read."""
+        def features(per_token: torch.Tensor, ends: list[int]) -> list[list[float]]:
+            per_token = per_token.clamp(min=LOGP_FLOOR)
+            running = torch.cummin(per_token, dim=0).values
+            out, start = [], 0
+            for end in ends:
+                line = per_token[start:end + 1]
+                out.append([float(running[end]), float(line.min()), float(line.mean())])
+                start = end + 1
+            return out
+
+        return self.per_line(prompts, lines, features)
+
+    @torch.no_grad()
+    def per_line(self, prompts: list[str], lines: list[list[str]], reduce) -> tuple[list, list[int]]:
+        """`reduce(per_token, ends)` of each pair: `per_token` the log-probability of each solution token
+        (0 for an answer line's closing newline), `ends` each line's last token, as indices into it."""
         def score_batch(ids, mask, chunk, encoded):
             logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
             # log p(token t | tokens before t), for t = 1 .. width - 1
@@ -73,12 +96,18 @@ class LikelihoodVerifier:
                 for line, end in zip(lines, ends):
                     if T.is_answer_line(line):  # pretraining ends an answer line with end-of-text, not a newline:
                         per_token[end - n_prompt] = 0.0  # its newline would score every solution near 0
-                running = torch.cummin(per_token, dim=0).values
-                out.append([math.exp(float(running[end - n_prompt])) for end in ends])
+                out.append(reduce(per_token, [end - n_prompt for end in ends]))
             return out
 
         return score_in_batches(prompts, lines, self.tokenizer, self.batch_size, self.ledger, self.n_parameters,
                                 score_batch)
+
+
+LINE_FEATURES = ("running_min_logp", "line_min_logp", "line_mean_logp")
+"""What `LikelihoodVerifier.line_features` gives per line: the lowest token log-probability of the solution
+so far, and the lowest and the mean within the line."""
+LOGP_FLOOR = -20.0
+"""Log-probabilities below this are floored in the features: a head should not be led by one token at e^-40."""
 
 
 class TruthChecker:
@@ -89,7 +118,7 @@ class TruthChecker:
         if not (isinstance(noise, (int, float)) and 0.0 <= noise <= 10.0):
             raise ConfigError(f"TruthChecker noise={noise!r} must be a number between 0 and 10 (0: the perfect checker)")
         self.problems, self.noise, self.seed = problems_by_prompt, float(noise), seed
-        self.ledger = Ledger()
+        self.ledger, self.n_parameters = Ledger(), 0  # it reads nothing: no scoring FLOPs
         self.name = PERFECT_CHECKER if noise == 0 else f"checker, noise {noise:g}"
 
     def score(self, prompts: list[str], lines: list[list[str]]) -> list[list[float]]:

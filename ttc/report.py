@@ -22,6 +22,7 @@ import pandas as pd
 
 from ttc.config import ROOT
 from ttc.store import figures_dir, plain, write_json
+from ttc.verifier_study import VERIFIERS
 
 NOTEBOOKS = ("01", "seed_study", "02", "03", "04", "05")  # in the README's order
 README_START, README_END = "<!-- results: rendered by `python -m ttc.report readme` -->", "<!-- results end -->"
@@ -105,6 +106,24 @@ def load_trials(path: Path | None = None) -> dict | None:
     """The trials that chose the pretraining recipe and the world, or None where none are recorded."""
     path = Path(path) if path else ROOT / "figures" / "pretrain_trials.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def findings_prm_trials(rows: list[dict]) -> str:
+    """The probability PRM against how much further its LM was pretrained (bench/trials/prm.py)."""
+    def measures(r: dict) -> str:
+        key = next(k for k in r if k.startswith("weighted_minus_majority_n") and k[-3:] not in ("_lo", "_hi"))
+        return (f"{r['within_problem_auc']:.3f} | {r['within_problem_auc_majority_wrong']:.3f} | {r['cell_auc']:.3f} | "
+                f"{100 * r[key]:+.1f} [{100 * r[key + '_lo']:+.1f}, {100 * r[key + '_hi']:+.1f}]")
+
+    body = "\n".join(f"| {r['continued_tokens']:,} | {kind} | {measures(r[kind])} | {r['lm_s']} + {r['head_s']} |"
+                     for r in rows for kind in ("head", "likelihood"))
+    return ("The probability PRM (`ttc.probability_prm`), its LM the policy pretrained further by a number of tokens, "
+            "on notebook 03's verifier-ladder subset; *head*: the PRM, its logistic head fitted to the Monte Carlo "
+            "labels; *likelihood*: its LM's bare running-minimum likelihood. Gain: best-of-N weighted minus majority "
+            "vote at N = 64, points, 90% interval; cost: seconds of further pretraining + fitting the head on the "
+            "2-core machine.\n\n"
+            "| more tokens | read as | within AUC | within AUC, majority-wrong | cell AUC | gain | cost (s) |\n"
+            "| --- | --- | --- | --- | --- | --- | --- |\n" + body)
 
 
 def findings_trials(t: dict | None) -> str:
@@ -314,6 +333,12 @@ def findings_verifier_ladder(s: dict) -> str:
     order = sorted(s["verifiers"].items(), key=lambda kv: (kv[1]["oracle"], kv[0].startswith("likelihood"),
                                                            kv[1]["parameters"], kv[0] != "perfect checker", kv[0]))
     rows = "\n".join(row(name, v) for name, v in order)
+    paper = VERIFIERS["prm"]  # the paper's recipe
+
+    def _cell(name: str) -> str:
+        value = s["verifiers"].get(name, {}).get("cell_auc")
+        return "n/a" if value is None else f"{value:.3f}"
+
     adopted = s["verifiers"][s["adopted"]]
     gain = adopted[key]
     if gain is not None and gain > 0:
@@ -326,8 +351,11 @@ def findings_verifier_ladder(s: dict) -> str:
             f"majority-wrong; best-of-N weighted minus majority vote at N = {n}, 90% interval):\n\n"
             "| verifier | parameters it reads with | within AUC | within AUC, majority-wrong | cell AUC | "
             "weighted minus majority |\n| --- | --- | --- | --- | --- | --- |\n" + rows
-            + f"\n\n- **Adopted for search**: {verdict}. The trained PRM (row {s['trained_prm']}) follows the paper's "
-            f"recipe, a value head on Monte Carlo labels, from `{s['trained_prm_base']}`.")
+            + f"\n\n- **Adopted for search**: {verdict}.\n- **The best trained PRM** by cell AUC: {s['trained_prm']}, "
+            f"trained from `{s['trained_prm_base']}`, cell AUC {_cell(s['trained_prm'])}"
+            + ("" if s["trained_prm"] == paper else
+               f"; the paper's recipe (row {paper}, a value head on the same Monte Carlo labels) reaches {_cell(paper)}")
+            + ".")
 
 
 def findings_03(s: dict) -> str:
@@ -359,14 +387,26 @@ def findings_03(s: dict) -> str:
 # 04: search
 
 
-def summary_04(results: pd.DataFrame, by_bin: pd.DataFrame) -> dict:
+def summary_04(results: pd.DataFrame, by_bin: pd.DataFrame, verifier: str, axis: pd.DataFrame) -> dict:
+    """Notebook 04: the grid's accuracy with `verifier`, beam minus best-of-N by bin, and the search
+    against verifier quality (`ttc.verifier_axis.with_quality`'s table)."""
     acc = results.groupby(["method", "budget"])["correct"].mean().unstack("budget")
     problems = results.groupby("budget")["problem_id"].nunique()
     gap = by_bin.pivot_table(index=["bin", "budget"], columns="method", values="accuracy")
     beam_gap = (gap["beam M=sqrt N"] - gap["best-of-N weighted"]).unstack("budget")
-    return {"accuracy": {m: _budget_key(r.dropna().to_dict()) for m, r in acc.iterrows()},
+    def value(x) -> float | None:
+        return None if pd.isna(x) else float(x)
+    versus = {name: {"quality": {q: value(g[q].iloc[0]) for q in ("within_problem_auc", "within_problem_auc_majority_wrong",
+                                                                  "cell_auc")},
+                     "by_budget": {str(int(r.budget)): {"beam": r.beam, "best_of_n": r.best_of_n,
+                                                        "beam_minus_best_of_n": r.beam_minus_best_of_n,
+                                                        "lo": r.lo, "hi": r.hi, "n_problems": int(r.n_problems)}
+                                   for r in g.itertuples()}}
+              for name, g in axis.groupby("verifier", sort=False)}
+    return {"verifier": verifier, "accuracy": {m: _budget_key(r.dropna().to_dict()) for m, r in acc.iterrows()},
             "problems": _budget_key(problems.to_dict()),
-            "beam_minus_best_of_n_by_bin": {str(b): _budget_key(r.dropna().to_dict()) for b, r in beam_gap.iterrows()}}
+            "beam_minus_best_of_n_by_bin": {str(b): _budget_key(r.dropna().to_dict()) for b, r in beam_gap.iterrows()},
+            "beam_minus_best_of_n": versus}
 
 
 def findings_04(s: dict) -> str:
@@ -380,13 +420,49 @@ def findings_04(s: dict) -> str:
     ahead = [b for b in budgets if b in beam and beam[b] > bon[b]]
     best_search = {b: max(((acc[m][b], m) for m in order if m != "majority vote" and b in acc[m]), key=lambda x: x[0])
                    for b in budgets}
-    return ("| accuracy | " + " | ".join(f"N = {b}" for b in budgets) + " |\n| --- |" + " --- |" * len(budgets) +
+    return (f"The grid searches with **{s['verifier']}** (notebook 03's adopted verifier unless `search_verifier` says "
+            "otherwise).\n\n"
+            "| accuracy | " + " | ".join(f"N = {b}" for b in budgets) + " |\n| --- |" + " --- |" * len(budgets) +
             "\n" + rows + "\n\n" + "Problems per budget: " + ", ".join(f"{s['problems'][b]} at {b}" for b in budgets) +
             ".\n\n" + f"- Beam search (M = sqrt N) against best-of-N weighted: "
             + ", ".join(f"{_pts(beam[b] - bon[b])} at N = {b}" for b in budgets if b in beam) + "; "
             + (f"ahead at N = {', '.join(ahead)}." if ahead else "behind or level at every budget.") + "\n"
             + "- Best strategy per budget: " + ", ".join(f"{m} ({_pct(v)}) at N = {b}" for b, (v, m) in
-                                                     best_search.items()) + ".")
+                                                     best_search.items()) + ".\n"
+            + findings_verifier_axis(s["beam_minus_best_of_n"]))
+
+
+def findings_verifier_axis(versus: dict) -> str:
+    """The search against verifier quality: beam search (M = 4) minus best-of-N per verifier and budget."""
+    if not versus:
+        return "- **Search against verifier quality**: not run."
+    budgets = sorted({int(b) for v in versus.values() for b in v["by_budget"]})
+
+    def cell(v: dict, b: int) -> str:
+        r = v["by_budget"].get(str(b))
+        return "-" if r is None else f"{100 * r['beam_minus_best_of_n']:+.1f} [{100 * r['lo']:+.1f}, {100 * r['hi']:+.1f}]"
+
+    def auc(x) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    # best to worst by cell AUC, then within AUC (a summary's keys come back in name order)
+    def quality(item) -> tuple:
+        q = item[1]["quality"]
+        return tuple(-(q[k] if q[k] is not None else -1.0) for k in ("cell_auc", "within_problem_auc")) + (item[0],)
+
+    versus = dict(sorted(versus.items(), key=quality))
+    rows = "\n".join(f"| {name} | {auc(v['quality']['within_problem_auc'])} | {auc(v['quality']['cell_auc'])} | "
+                     + " | ".join(cell(v, b) for b in budgets) + " |" for name, v in versus.items())
+    ahead = [name for name, v in versus.items()
+             if any(r["lo"] > 0 for r in v["by_budget"].values())]
+    behind = [name for name, v in versus.items()
+              if any(r["hi"] < 0 for r in v["by_budget"].values())]
+    return ("- **Search against verifier quality** (beam search M = 4 minus best-of-N weighted, in points, same problems, "
+            "90% interval; verifiers from the best to the worst by cell AUC):\n\n"
+            "| verifier | within AUC | cell AUC | " + " | ".join(f"N = {b}" for b in budgets) + " |\n| --- | --- | --- |"
+            + " --- |" * len(budgets) + "\n" + rows + "\n\n"
+            + f"  Beam search is ahead of best-of-N, beyond its interval, at some budget with: "
+            f"{', '.join(ahead) if ahead else 'no verifier'}; behind it with: {', '.join(behind) if behind else 'no verifier'}.")
 
 
 # --------------------------------------------------------------------------
@@ -439,6 +515,9 @@ def readme_results(summaries: dict[str, dict], trials: dict | None = None) -> st
     titles = {"01": "01, the ladder", "02": "02, difficulty", "03": "03, verifiers", "04": "04, search",
               "05": "05, compute-optimal search", "seed_study": "the seed study (make seed-study)"}
     parts = [f"#### {titles[n]}\n\n{FINDINGS[n](s)}" for n, s in summaries.items()]
+    if trials and trials.get("prm") and "03" in summaries:
+        parts.insert(list(summaries).index("03") + 1,
+                     f"#### the trained PRM's recipe (bench/trials/prm.py)\n\n{findings_prm_trials(trials['prm'])}")
     if trials is not None:
         parts.insert(min(1, len(parts)), f"#### the pretraining recipe\n\n{findings_trials(trials)}")
     return "\n\n".join(parts)

@@ -33,9 +33,30 @@ from ttc.text import extract_answer, has_answer_line, render, solution_lines
 from ttc.verifiers import Verifier
 
 
+PAV_ALPHA = 1.0
+"""The weight of the prover's advantage in process-advantage beam search (Setlur et al. 2024's alpha)."""
+PAV_PROVER_K = 4
+"""The prover of process-advantage beam search: best-of-K of the policy, K about 4 as in Setlur et al. 2024."""
+
+
+def prover_value(q: float, k: int = PAV_PROVER_K) -> float:
+    """The value under a best-of-K prover of a prefix whose value under the policy is `q`: one of K
+    independent completions reaches the answer (the analytic best-of-K of Setlur et al. 2024)."""
+    if q >= 1.0:
+        return 1.0
+    return -math.expm1(k * math.log1p(-q))  # 1 - (1 - q)^k without cancellation for small q
+
+
+def process_advantage(q_child: float, q_parent: float, alpha: float = PAV_ALPHA, k: int = PAV_PROVER_K) -> float:
+    """A candidate step's search score, Q(s, a) + alpha (Q_prover(s, a) - Q_prover(s)): its value plus
+    the progress it makes under the prover, so that a step that moves a weak prefix forward beats one
+    that leaves a strong prefix where it was."""
+    return q_child + alpha * (prover_value(q_child, k) - prover_value(q_parent, k))
+
+
 @dataclass(frozen=True)
 class SearchConfig:
-    method: Literal["best_of_n", "beam", "lookahead"]
+    method: Literal["best_of_n", "beam", "lookahead", "dvts", "pav"]
     budget: int  # generations (the paper's unit)
     beam_width: int = 0  # M; 0 means sqrt(N) (the paper's other setting): the largest divisor of N up to sqrt(N)
     lookahead: int = 0  # k: greedy steps rolled out before scoring a candidate (0 for beam search)
@@ -52,8 +73,8 @@ class SearchConfig:
         check_range(self, "max_rounds", 1)
         check_range(self, "temperature", 0.0, 10.0)
         check_range(self, "max_new_tokens", 1)
-        if self.method == "beam" and self.lookahead:
-            raise ConfigError(f"method='beam' has lookahead=0 by definition, got lookahead={self.lookahead}; "
+        if self.method in ("beam", "dvts", "pav") and self.lookahead:
+            raise ConfigError(f"method={self.method!r} has lookahead=0 by definition, got lookahead={self.lookahead}; "
                               "use method='lookahead'")
         if self.method == "lookahead" and not self.lookahead:
             raise ConfigError("method='lookahead' needs lookahead >= 1 (lookahead=0 is method='beam')")
@@ -65,6 +86,11 @@ class SearchConfig:
                 raise ConfigError(f"budget={self.budget} with lookahead={self.lookahead} gives N={n} beams, which "
                                   f"beam width M={m} must divide (and N/M >= 1); choose budgets with "
                                   "N = budget/(lookahead+1) a multiple of M")
+
+    @property
+    def diverse(self) -> bool:
+        """DVTS: N/M independent subtrees, each kept to its own best candidate (search-and-learn)."""
+        return self.method == "dvts"
 
     @property
     def n_beams(self) -> int:
@@ -101,7 +127,8 @@ def strategy_label(search: str, m_setting: int = 0, lookahead: int = 0) -> str:
     if search == "best_of_n":
         return "best-of-N weighted"
     m = "sqrt N" if not m_setting else str(m_setting)
-    return f"beam M={m}" if search == "beam" else f"lookahead k={lookahead} M={m}"
+    return {"beam": f"beam M={m}", "dvts": f"DVTS M={m}", "pav": f"beam M={m}, process advantage"}.get(
+        search, f"lookahead k={lookahead} M={m}")
 
 
 def config_for(strategy: dict, budget: int, seed: int = 0, max_new_tokens: int = 224) -> "SearchConfig":
@@ -126,12 +153,17 @@ def _sample(sampler: Sampler, counts: dict[str, Ledger], rows: list[tuple[str, s
     return [c for (c,) in outs]
 
 
-def _score(verifier: Verifier, counts: dict[str, Ledger], rows: list[tuple[str, str, list[str]]]) -> list[float]:
-    """The last line's score of each (problem id, prompt, lines); identical rows are read (and counted) once."""
+def _score_lines(verifier: Verifier, counts: dict[str, Ledger], rows: list[tuple[str, str, list[str]]]) -> list[list[float]]:
+    """Every line's score of each (problem id, prompt, lines); identical rows are read (and counted) once."""
     scores, read = verifier.score_and_count([prompt for _, prompt, _ in rows], [lines for _, _, lines in rows])
     for (pid, _, _), n in zip(rows, read):
         counts[pid] += Ledger(verifier_tokens=n, flops=processing_flops(verifier.n_parameters, n))
-    return [s[-1] if s else 0.0 for s in scores]
+    return scores
+
+
+def _score(verifier: Verifier, counts: dict[str, Ledger], rows: list[tuple[str, str, list[str]]]) -> list[float]:
+    """The last line's score of each (problem id, prompt, lines)."""
+    return [s[-1] if s else 0.0 for s in _score_lines(verifier, counts, rows)]
 
 
 def _finished(lines: list[str], stop: str, n_tokens: int, cfg: SearchConfig) -> bool:
@@ -177,31 +209,42 @@ def beam_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier,
     their solution are set aside as finished; of the rest, the top N/M stay.
     After the last round the N best finished candidates are combined by
     best-of-N weighted.
+
+    DVTS (`method="dvts"`) splits the N beams into N/M independent subtrees: each round a subtree's one
+    beam gets M continuations and keeps the best-scored one that has not ended; a subtree stops when its
+    best candidate ended (or none is left). Process advantage (`method="pav"`) ranks candidates by
+    `process_advantage` of their score and their parent prefix's score instead of the score alone;
+    the finished candidates are still combined by their own scores.
     """
     n, keep = cfg.n_beams, cfg.n_beams // cfg.width
     prompts = {p.id: W.prompt(p) for p in problems}
     counts = _ledgers(list(prompts))
-    beams: dict[str, list[tuple[list[str], int]]] = {pid: [([], 0)] for pid in prompts}  # (lines, tokens so far)
+    # (lines, tokens so far); a DVTS problem holds one beam per subtree, None once the subtree has stopped
+    beams: dict[str, list] = {pid: [([], 0)] * keep if cfg.diverse else [([], 0)] for pid in prompts}
     finished: dict[str, list[tuple[list[str], float]]] = {pid: [] for pid in prompts}
     rounds: dict[str, int] = {}
     for r in range(cfg.max_rounds):
-        live = [pid for pid in prompts if beams[pid]]
+        live = [pid for pid in prompts if any(b is not None for b in beams[pid])]
         if not live:
             break
         rows, parents = [], []
         for pid in live:
-            cycle = beams[pid]
-            for i in range(n):
-                lines, used = cycle[i % len(cycle)]
+            if cfg.diverse:  # M continuations of each running subtree's beam
+                expand = [(t, beam) for t, beam in enumerate(beams[pid]) if beam is not None for _ in range(cfg.width)]
+            else:
+                cycle = beams[pid]
+                expand = [(0, cycle[i % len(cycle)]) for i in range(n)]
+            for tree, (lines, used) in expand:
                 rows.append((pid, render(prompts[pid], lines)))
-                parents.append((pid, lines, used))
+                parents.append((pid, lines, used, tree))
             rounds[pid] = r + 1
         steps = _sample(sampler, counts, rows, seed=chunk_seed(cfg.seed, r), temperature=cfg.temperature,
                         until="step", max_new_tokens=cfg.max_new_tokens)
-        candidates = []
-        for (pid, lines, used), c in zip(parents, steps):
+        candidates, trees = [], []
+        for (pid, lines, used, tree), c in zip(parents, steps):
             new = lines + solution_lines(c.text)
             candidates.append((pid, new, used + c.n_tokens, _finished(new, c.stop, used + c.n_tokens, cfg)))
+            trees.append(tree)
         scored_lines = [new for _, new, _, _ in candidates]
         if cfg.lookahead:
             todo = [i for i, (_, _, used, done) in enumerate(candidates) if not done]
@@ -210,27 +253,43 @@ def beam_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier,
                                n_steps=cfg.lookahead, max_new_tokens=cfg.max_new_tokens)
             for i, c in zip(todo, rollouts):
                 scored_lines[i] = candidates[i][1] + solution_lines(c.text)
-        scores = _score(verifier, counts, [(pid, prompts[pid], ls) for (pid, *_), ls in zip(candidates, scored_lines)])
+        per_line = _score_lines(verifier, counts, [(pid, prompts[pid], ls) for (pid, *_), ls in zip(candidates, scored_lines)])
+        scores = [s[-1] if s else 0.0 for s in per_line]
+        # Process advantage: the parent prefix's score is that of the line before the candidate's new ones; a
+        # first step has no scored parent, and all first steps share one, so it ranks by its own score.
+        if cfg.method == "pav":
+            ranks = [process_advantage(s[-1], s[len(parent[1]) - 1] if parent[1] else s[-1]) if s else 0.0
+                     for s, parent in zip(per_line, parents)]
+        else:
+            ranks = scores
         by_problem: dict[str, list] = {pid: [] for pid in live}
-        for (pid, new, used, done), s in zip(candidates, scores):
+        for (pid, new, used, done), s, rank, tree in zip(candidates, scores, ranks, trees):
             if done:
                 finished[pid].append((new, s))
-            else:
-                by_problem[pid].append((s, new, used))
+            by_problem[pid].append((rank, new, used, done, tree))
         for pid in live:
             # A stable sort keeps the earlier candidate on ties, so results depend only on the seed.
-            best = sorted(by_problem[pid], key=lambda x: -x[0])[:keep]
-            beams[pid] = [(new, used) for _, new, used in best]
+            ranked = sorted(by_problem[pid], key=lambda x: -x[0])
+            if cfg.diverse:
+                for t, beam in enumerate(beams[pid]):
+                    if beam is None:
+                        continue
+                    mine = [c for c in ranked if c[4] == t]
+                    going = [c for c in mine if not c[3]]
+                    beams[pid][t] = None if not going or mine[0][3] else (going[0][1], going[0][2])
+            else:
+                beams[pid] = [(new, used) for _, new, used, done, _ in ranked if not done][:keep]
     finals = {}
     for pid in prompts:
         # Beams still running after the last round are kept too (they have no answer, so never win).
-        pool = finished[pid] + [(lines, 0.0) for lines, _ in beams[pid]]
+        pool = finished[pid] + [(beam[0], 0.0) for beam in beams[pid] if beam is not None]
         finals[pid] = sorted(pool, key=lambda x: -x[1])[:n]
     return _results(problems, finals, counts, cfg, rounds)
 
 
 METHODS: dict[str, Callable[..., pd.DataFrame]] = {"best_of_n": best_of_n, "beam": beam_search,
-                                                    "lookahead": beam_search}
+                                                    "lookahead": beam_search, "dvts": beam_search,
+                                                    "pav": beam_search}
 
 
 def run_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier, cfg: SearchConfig) -> pd.DataFrame:
@@ -240,9 +299,11 @@ def run_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier, 
 def search_configs(budgets: list[int], seed: int = 0, temperature: float = 1.0, max_rounds: int = 40,
                    max_new_tokens: int = 224) -> tuple[list[SearchConfig], list[str]]:
     """The paper's sweep (Sec. 5.2): beam M = sqrt(N) and M = 4, lookahead k = 3 with both,
-    lookahead k = 1 with M = sqrt(N), at every budget; returns the configurations and a note for
-    each one left out because the budget cannot hold it."""
-    shapes = [("beam", 0, 0), ("beam", 4, 0), ("lookahead", 0, 3), ("lookahead", 4, 3), ("lookahead", 0, 1)]
+    lookahead k = 1 with M = sqrt(N), at every budget; and beyond the paper, DVTS (M = 4) and beam
+    search ranked by process advantage (M = 4). Returns the configurations and a note for each one
+    left out because the budget cannot hold it."""
+    shapes = [("beam", 0, 0), ("beam", 4, 0), ("lookahead", 0, 3), ("lookahead", 4, 3), ("lookahead", 0, 1),
+              ("dvts", 4, 0), ("pav", 4, 0)]
     configs, skipped = [], []
     for budget in budgets:
         for method, width, k in shapes:
@@ -288,12 +349,13 @@ def search_problems(bins: pd.Series, problems: dict[str, W.Problem], budgets: tu
 
 def pool_baselines(scored_pool: pd.DataFrame, problems_at: dict[int, list[W.Problem]], tokenizer,
                    policy_parameters: int, verifier_parameters: int, n_repeats: int = 8,
-                   seed: int = 0) -> pd.DataFrame:
-    """Best-of-N weighted (by the PRM's last-step score) and majority vote read off the pool at
-    every budget, on the problems searched there, in `run_search`'s table shape."""
+                   seed: int = 0, score_column: str = "prm_last") -> pd.DataFrame:
+    """Best-of-N weighted (by the verifier's last-step score, `score_column` of `scored_pool`) and
+    majority vote read off the pool at every budget, on the problems searched there, in
+    `run_search`'s table shape."""
     tables = []
     for budget, problems in problems_at.items():
-        for search, score in (("best_of_n", "prm_last"), ("majority", None)):
+        for search, score in (("best_of_n", score_column), ("majority", None)):
             rule = "weighted" if score else "majority"
             tables.append(best_of_n_from_pool(scored_pool, problems, [budget], rule, score,
                                               strategy_label(search), tokenizer, policy_parameters,

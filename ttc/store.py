@@ -303,6 +303,13 @@ def save_figure(fig, folder: Path, name: str, settings: Any = None) -> list[str]
 # Chunked builds
 
 
+def slug(name: str) -> str:
+    """A display name (a verifier's, say) as a file-name part: letters, digits, '.', '+' and '-', the rest '_'."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", name).strip("_")
+
+
 def chunk_seed(seed: int, chunk: int) -> int:
     """The seed of piece `chunk` of a chunked computation: a function of (seed, chunk) alone."""
     return int(np.random.SeedSequence([seed, chunk]).generate_state(1)[0])

@@ -29,6 +29,7 @@ from ttc.evaluate import EvalConfig
 from ttc.lm import LADDER, Ladder, model_record
 from ttc.pool import PoolConfig, pool_settings
 from ttc.pretrain import PretrainConfig
+from ttc.probability_prm import ProbabilityPRMConfig
 from ttc.seed_study import SeedStudyConfig
 from ttc.verifiers import LabelConfig, VerifierConfig, verifier_settings
 
@@ -36,6 +37,10 @@ from ttc.verifiers import LabelConfig, VerifierConfig, verifier_settings
 def profile_params(profile: object) -> dict:
     """The parameters of a profile, from params/<profile>.yaml."""
     return yaml.safe_load((ROOT / "params" / f"{check_profile(profile)}.yaml").read_text())
+
+
+AXIS_WIDTH = 4
+"""The beam width M of notebook 04's search against verifier quality (the paper's M = 4)."""
 
 
 @dataclass(frozen=True)
@@ -51,12 +56,24 @@ class SearchSweepConfig:
     batch_size: int = 256
     n_repeats: int = 8  # random N-subsets of the pool per problem, for best-of-N and majority
     n_boot: int = 1000
+    verifier: str = "adopted"  # the verifier of the grid: a name from notebook 03's ladder, or its adopted one
+    # search against verifier quality: beam search (M = AXIS_WIDTH) and best-of-N with each of these verifiers
+    axis_verifiers: tuple[str, ...] = ("PRM", "perfect checker", "checker, noise 0.5", "checker, noise 1",
+                                       "checker, noise 2")
+    axis_budgets: tuple[int, ...] = (4, 16, 64)
+    n_axis_problems: int = 100  # a subset of the grid's problems
 
     def __post_init__(self):
-        if not isinstance(self.budgets, (list, tuple)):
-            raise ConfigError(f"budgets={self.budgets!r} must be a list of generation budgets, e.g. [4, 16]")
-        object.__setattr__(self, "budgets", as_tuple(self.budgets))
+        for name in ("budgets", "axis_budgets", "axis_verifiers"):
+            if not isinstance(getattr(self, name), (list, tuple)):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be a list, e.g. {list(getattr(SearchSweepConfig, name))}")
+            object.__setattr__(self, name, as_tuple(getattr(self, name)))
         check_fields(self)
+        check_range(self, "n_axis_problems", 1, self.n_problems)
+        bad = [b for b in self.axis_budgets if b < AXIS_WIDTH or b % AXIS_WIDTH]
+        if bad or list(self.axis_budgets) != sorted(set(self.axis_budgets)):
+            raise ConfigError(f"axis_budgets={list(self.axis_budgets)} must be distinct increasing multiples of the beam "
+                              f"width {AXIS_WIDTH}, e.g. [4, 16, 64]")
         if not self.budgets or any(b < 1 for b in self.budgets) or list(self.budgets) != sorted(set(self.budgets)):
             raise ConfigError(f"budgets={list(self.budgets)} must be a non-empty list of distinct budgets >= 1 in "
                               f"increasing order, e.g. [4, 16, 64, 256]")
@@ -116,6 +133,7 @@ class StudyConfig:
     labels: LabelConfig
     verifier_base: str
     verifiers: dict[str, VerifierConfig]
+    probability_prm: ProbabilityPRMConfig
     verifier_ladder: VerifierLadderConfig
     search: SearchSweepConfig
     selection: SelectionConfig
@@ -177,13 +195,16 @@ class StudyConfig:
             verifiers={kind: VerifierConfig(kind=kind, lr=p["verifier_lr"], batch_size=p["verifier_batch_size"],
                                             max_epochs=p["verifier_max_epochs"], patience=p["verifier_patience"],
                                             seed=seed) for kind in ("prm", "orm")},
+            probability_prm=ProbabilityPRMConfig(continued_tokens=p["prm_lm_tokens"], seed=seed),
             verifier_ladder=VerifierLadderConfig(n_problems=p["n_reference_problems"], n_samples=p["n_reference_samples"],
                                                  budget=p["verifier_gain_budget"]),
             search=SearchSweepConfig(budgets=p["budgets"], n_problems=p["n_search_problems"],
                                      n_problems_top=p["n_search_problems_top"], max_rounds=p["max_rounds"],
                                      temperature=p["search_temperature"], max_new_tokens=p["max_new_tokens"],
                                      batch_size=p["sampler_batch_size"], n_repeats=p["n_repeats"],
-                                     n_boot=p["n_boot"]),
+                                     n_boot=p["n_boot"], verifier=p["search_verifier"],
+                                     axis_verifiers=p["axis_verifiers"], axis_budgets=p["axis_budgets"],
+                                     n_axis_problems=p["n_axis_problems"]),
             selection=SelectionConfig(n_splits=p["n_splits"], demo_problems=p["demo_problems"],
                                       demo_budget=p["demo_budget"], demo_estimate_samples=p["demo_estimate_samples"]),
         )
@@ -288,10 +309,83 @@ class Study:
         return read_table(self.results / f"03_{kind}_line_scores.parquet", self.line_scores_settings(kind),
                           f"the {kind.upper()}'s scores of the pool", "notebook 03")
 
+    def prm_lm_dir(self) -> Path:
+        """The probability PRM's language model: the policy, pretrained further (`ttc.probability_prm`)."""
+        return self.data / "verifiers" / "prm_lm"
+
+    def prm_lm_pretrain_config(self):
+        """The continued pretraining of the probability PRM's LM: the policy's schedule, for
+        `continued_tokens`, on other batches (seed + 1)."""
+        return dataclasses.replace(self.config.pretrain, tokens=self.config.probability_prm.continued_tokens,
+                                   seed=self.config.pretrain.seed + 1)
+
+    def probability_prm_dirs(self) -> tuple[Path, Path]:
+        """(head, language model) of the probability PRM; its LM is the policy's when no tokens are added."""
+        cfg = self.config.probability_prm
+        lm = self.prm_lm_dir() if cfg.continued_tokens else self.model_dir(self.config.ladder.policy)
+        return self.data / "verifiers" / "prm_head", lm
+
+    def probability_prm_settings(self) -> dict:
+        from ttc.lm import read_meta
+
+        _, lm = self.probability_prm_dirs()
+        meta = read_meta(lm)
+        return {"config": self.config.probability_prm, "lm": model_record(lm) | {"init_from": meta.get("init_from")},
+                "labels": self.n_labels()}
+
     def reference_settings(self, verifier: dict) -> dict:
         """What a reference verifier's scores of the pool's subset are made of."""
         return {"verifier": verifier, "pool": self.pool_settings(), "subset": self.config.verifier_ladder,
                 "seed": self.config.seed}
+
+    def read_verifier_ladder(self):
+        """Notebook 03's verifier ladder (one row per verifier, by name) and, per verifier, the settings
+        its scores were made with."""
+        import pandas as pd
+
+        from ttc.store import check_artifact
+
+        path = self.results / "03_verifier_ladder.parquet"
+        settings = check_artifact(path, what="the verifier ladder", made_by="notebook 03")
+        return pd.read_parquet(path).set_index("verifier"), settings["scores"]
+
+    def load_verifier(self, name: str, batch_size: int = 256, ledger=None):
+        """The verifier of notebook 03's ladder called `name` (a row of `read_verifier_ladder`), ready to
+        score: a trained PRM or ORM, a ladder size's likelihood, or the truth checker at one of its noises."""
+        from ttc.probability_prm import ProbabilityPRM
+        from ttc.reference_verifiers import LikelihoodVerifier, TruthChecker
+        from ttc.verifier_study import CHECKER_NOISE, PRM_LM, PROBABILITY_PRM, VERIFIERS
+        from ttc.verifiers import Verifier
+
+        kwargs = {"batch_size": batch_size, "ledger": ledger}
+        trained = {label: kind for kind, label in VERIFIERS.items()}
+        likelihoods = {f"likelihood {size}": size for size in self.config.ladder.names}
+        checkers = {TruthChecker({}, noise=noise).name: noise for noise in CHECKER_NOISE}
+        if name in trained:
+            return Verifier.load(self.verifier_dir(trained[name]), **kwargs)
+        if name == PROBABILITY_PRM:
+            return ProbabilityPRM.load(*self.probability_prm_dirs(), **kwargs)
+        if name == PRM_LM and self.config.probability_prm.continued_tokens:
+            return LikelihoodVerifier.load(self.prm_lm_dir(), **kwargs)
+        if name in likelihoods:
+            return LikelihoodVerifier.load(self.model_dir(likelihoods[name]), **kwargs)
+        if name in checkers:
+            by_prompt = {W.prompt(p): p for p in self.splits()["test"]}
+            return TruthChecker(by_prompt, noise=checkers[name], seed=self.config.seed)
+        known = [*trained, PROBABILITY_PRM, PRM_LM, *likelihoods, *checkers]
+        raise ConfigError(f"verifier {name!r} is not one of notebook 03's verifiers: {known}")
+
+    def search_verifier(self, table) -> str:
+        """The verifier notebook 04 searches with: `search.verifier`, or notebook 03's adopted one."""
+        from ttc.verifier_study import adopt
+
+        name = self.config.search.verifier
+        if name == "adopted":
+            return adopt(table, f"weighted_minus_majority_n{self.config.verifier_ladder.budget}")
+        if name not in table.index:
+            raise ConfigError(f"search_verifier={name!r} is not in notebook 03's verifier ladder "
+                              f"{list(table.index)}; use one of them, or 'adopted'")
+        return name
 
     def predicted_difficulty_settings(self) -> dict:
         return {"difficulty": self.difficulty_settings(), "prm_scores": self.line_scores_settings("prm")}
@@ -304,8 +398,15 @@ class Study:
 
     # ---- search (notebook 04)
 
+    def search_verifier_settings(self) -> tuple[str, dict]:
+        """The name of notebook 04's search verifier, and the settings its scores were made with."""
+        table, made_with = self.read_verifier_ladder()
+        name = self.search_verifier(table)
+        return name, made_with[name]
+
     def search_results_settings(self) -> dict:
-        return {"search": self.config.search, "prm_scores": self.line_scores_settings("prm"),
+        name, made = self.search_verifier_settings()
+        return {"search": self.config.search, "verifier": name, "verifier_scores": made,
                 "difficulty": self.difficulty_settings()}
 
     def read_search_results(self):

@@ -148,3 +148,17 @@ def verifier_ladder_table(reports: dict[str, dict], models: dict[str, Path | Non
                      "scoring_flops_per_token": 2.0 * meta["parameters"] if meta else 0.0,
                      "pretrain_flops": float(meta["flops"]) if meta else 0.0} | report)
     return pd.DataFrame(rows).set_index("verifier")
+
+
+PROBABILITY_PRM = "PRM, probability head"
+"""`ttc.probability_prm.ProbabilityPRM`: the policy pretrained further, a head on its token probabilities."""
+PRM_LM = "PRM's LM, likelihood"
+"""The probability PRM's language model read as a bare likelihood (no head): what further pretraining alone gives."""
+
+
+def best_trained_prm(table: pd.DataFrame, candidates: list[str]) -> str:
+    """Of the trained PRMs in `table`, the one that best flags the first wrong line (highest cell AUC)."""
+    present = table.loc[[c for c in candidates if c in table.index], "cell_auc"]
+    if present.empty:
+        raise ValueError(f"none of the trained PRMs {candidates} is in the verifier table ({list(table.index)})")
+    return str(present.fillna(-1.0).idxmax())

@@ -9,6 +9,8 @@ were trained; they are not part of `make reproduce`. Each ran once on the
     python evaluate_one.py data/full/models/d64-l4       (the m = 10 line: the study's model at the time)
     python size.py NAME SEED pretrain_tokens=D policy=...  (one JSON line each, into raw/ladder.jsonl: sizes,
                                                            seeds and D in the profile's world, compiled steps)
+    python prm.py TOKENS                                   (one JSON line each, into raw/prm.jsonl: the trained
+                                                           PRM's LM pretrained further by TOKENS, issue 14)
 
 then `python collect.py raw` (raw/ holds the TAG.json files and the JSON lines of world.py and
 evaluate_one.py in trials.log, as they came out; lines a script printed as text were copied into trials.log as
@@ -66,9 +68,17 @@ def size_trials(folder: Path) -> list[dict]:
     return sorted(out, key=lambda r: (r["tokens"], int(r["name"][1:].split("-")[0]), r["seed"]))
 
 
+def prm_trials(folder: Path) -> list[dict]:
+    """The probability PRM with its LM pretrained further by 0, 2M, 8M tokens (prm.py), on notebook 03's subset."""
+    path = folder / "prm.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return sorted(lines, key=lambda r: r["continued_tokens"])
+
+
 if __name__ == "__main__":
     folder = Path(sys.argv[1])
-    record = {"plateau": plateau_trials(folder), "world": world_trials(folder), "sizes": size_trials(folder)}
+    record = {"plateau": plateau_trials(folder), "world": world_trials(folder), "sizes": size_trials(folder),
+              "prm": prm_trials(folder)}
     (ROOT / "figures" / "pretrain_trials.json").write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {ROOT / 'figures' / 'pretrain_trials.json'}: "
           + " + ".join(f"{len(v)} {k}" for k, v in record.items()) + " trials")
