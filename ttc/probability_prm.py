@@ -11,7 +11,9 @@ the policy cannot beat majority vote (it finds the policy's slips, which the vot
 its LM first continues the policy's pretraining (the LM loss on the pretraining corpus, a fresh schedule
 of `continued_tokens` more tokens; its FLOPs count as the verifier's pretraining).
 
-Use: `train_probability_prm(study_args..., cfg, lm_dir, head_dir)`; `ProbabilityPRM.load(head_dir, lm_dir)`.
+Use (notebook 03): `ttc.ladder_study.pretrain_on_world(policy_name, ..., lm_dir, init_from=policy_dir)`;
+`train_head(LikelihoodVerifier.load(lm_dir), labels, problems, cfg, head_dir, settings)`;
+`ProbabilityPRM.load(head_dir, lm_dir).score(prompts, lines)`.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ HEAD = "head.json"
 
 @dataclass(frozen=True)
 class ProbabilityPRMConfig:
-    continued_tokens: int = 4_000_000  # more pretraining tokens for the PRM's LM (0: the policy's LM as it is)
-    l2: float = 1e-3  # on the head's weights (not its bias)
+    continued_tokens: int = 2_000_000  # more pretraining tokens for the PRM's LM (0: the policy's LM as it is)
+    l2: float = 1e-3  # on the head's weights over standardised features (not on its bias)
     val_fraction: float = 0.1  # of the labelled problems, held out to report the head's loss
     seed: int = 0
 
