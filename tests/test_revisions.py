@@ -1,0 +1,166 @@
+"""Revision trajectories, the revision model's examples, chains, the staircase and hierarchical selection."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rapidfuzz.distance import Levenshtein
+
+from ttc import text as T
+from ttc import world as W
+from ttc.config import ConfigError
+from ttc.revisions import (CONTEXT_ATTEMPTS, flat_majority, hierarchical_weighted, revised_away, revision_prompt,
+                           sample_chains, sft_examples, split, splits_of, staircase, trajectories)
+from ttc.sampling import Completion
+
+attempt = st.text(alphabet="0123456789+-*=\nA: ", min_size=1, max_size=30).map(lambda s: s.strip("\n") or "0")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["p1", "p2", "p3"]), st.lists(st.tuples(attempt, st.booleans()), max_size=12),
+                       min_size=1), st.integers(0, 2**32 - 1))
+def test_trajectories_follow_the_papers_recipe(answers, seed):
+    out = trajectories(answers, np.random.default_rng(seed))
+    assert len(out) == sum(ok for texts in answers.values() for _, ok in texts)  # one per correct answer
+    for tr in out:
+        texts = answers[tr.problem_id]
+        wrong = [t for t, ok in texts if not ok]
+        assert (tr.target, True) in texts  # the target is one of this problem's correct answers
+        assert 0 <= len(tr.context) <= min(4, len(wrong))
+        # only this problem's incorrect answers, each used once at most as often as it was sampled
+        assert all(wrong.count(a) >= tr.context.count(a) for a in tr.context)
+        if tr.context:
+            last = Levenshtein.distance(tr.context[-1], tr.target)
+            assert all(last <= Levenshtein.distance(a, tr.target) for a in tr.context)
+
+
+def test_the_number_of_incorrect_attempts_is_drawn_uniformly():
+    answers = {"p": [("right", True)] * 2000 + [(f"wrong {i}", False) for i in range(10)]}
+    counts = np.bincount([len(tr.context) for tr in trajectories(answers, np.random.default_rng(0))], minlength=5)
+    assert len(counts) == 5 and counts.min() > 300  # 0..4, about 400 each
+    few = {"p": [("right", True)] * 200 + [("wrong", False)]}  # capped by how many incorrect answers exist
+    assert {len(tr.context) for tr in trajectories(few, np.random.default_rng(0))} == {0, 1}
+
+
+def test_a_chain_keeps_the_most_recent_attempts_and_answers_from_the_newest(splits):
+    problem = splits["test"][0]
+    attempts = [f"{i}+{i}={2 * i}\nA: {i}" for i in range(6)]
+    text = revision_prompt(problem, attempts)
+    assert text.startswith(W.prompt(problem))
+    kept = T.split_attempts(text[len(W.prompt(problem)):].rstrip("\n"))
+    assert kept == attempts[-CONTEXT_ATTEMPTS:]
+    # the chain's answer is the newest attempt's, whatever the older ones said
+    assert T.extract_answer(T.newest_attempt(text + "A: 7")) == "7"
+    assert revision_prompt(problem, []) == W.prompt(problem)
+
+
+def test_the_sft_loss_is_taken_on_the_target_attempt_only(tokenizer, splits):
+    from ttc.revisions import Trajectory
+
+    problem = splits["train"][0]
+    right = T.solution_text(problem.steps, problem.answer)
+    tr = Trajectory(problem.id, ("1+1=3\nA: 3", "2+2=5\nA: 5"), right)
+    [ex] = sft_examples([tr], {problem.id: problem}, tokenizer, max_positions=512)
+    n_context = len(tokenizer(revision_prompt(problem, tr.context))["input_ids"])
+    assert ex.positions == tuple(range(n_context - 1, len(ex.ids) - 1))  # no context position is trained
+    assert all(ex.ids[p + 1] == t for p, t in zip(ex.positions, ex.targets))
+    assert tokenizer.decode(list(ex.targets)[:-1]) == right and ex.targets[-1] == tokenizer.eos_token_id
+    with pytest.raises(ConfigError, match="more than the model's 20 positions"):
+        sft_examples([tr], {problem.id: problem}, tokenizer, max_positions=20)
+
+
+def test_the_staircase_serves_every_split_with_nested_budgets():
+    lengths = staircase(64)
+    assert sorted(lengths, reverse=True) == lengths and sum(lengths) == 64 * 4  # N (1 + log2(N) / 2) attempts
+    chains = [[(c, t) for t in range(n)] for c, n in enumerate(lengths)]
+    for n_chains, length in splits_of(64):
+        chosen = split(chains, n_chains, length)
+        assert len(chosen) == n_chains and all(len(c) == length for c in chosen)
+        # nested: each is the start of a longer chain of the staircase
+        assert all(c == chains[c[0][0]][:length] for c in chosen)
+    assert splits_of(4) == [(4, 1), (2, 2), (1, 4)]
+    with pytest.raises(ConfigError, match="power of two"):
+        staircase(48)
+    with pytest.raises(ConfigError, match="only 1 chains are that long"):
+        split(chains, 2, 64)
+
+
+def test_hierarchical_selection_on_a_hand_made_example():
+    answers = [["1", "1", "2"], ["2", "3"], ["3"]]
+    scores = [[0.1, 0.1, 0.9], [0.5, 0.6], [0.9]]
+    # within chains: "2" (0.9), "3" (0.6), "3" (0.9); across: "3" (1.5) beats "2" (0.9)
+    assert hierarchical_weighted(answers, scores) == "3"
+    # flat majority: 1, 2 and 3 twice each: the first seen wins the tie
+    assert flat_majority(answers) == "1"
+    assert hierarchical_weighted([[None]], [[1.0]]) is None
+
+
+def test_revised_away_counts_flips_along_chains():
+    flips = revised_away([[True, False, True, True], [False, False]])
+    assert flips == {"correct_to_incorrect": 0.5, "incorrect_to_correct": 0.5}
+
+
+class EchoPolicy:
+    """Writes attempt k of a chain as 'k' ('A: k'), and records the prompts it was given."""
+
+    n_parameters = 100
+
+    def __init__(self):
+        self.prompts = []
+
+    def sample(self, prompts, n=1, temperature=1.0, seed=0, max_new_tokens=None, **_):
+        self.prompts.append(list(prompts))
+        return [[Completion(f"A: {text.count('A: ')}", 3, "answer")] for text in prompts]
+
+
+def test_chains_write_each_attempt_after_the_recent_ones_and_bill_every_token(splits):
+    problems = splits["test"][:2]
+    policy = EchoPolicy()
+    chains, counts = sample_chains(policy, problems, [6, 2], temperature=1.0, seed=0)
+    for p in problems:
+        assert chains[p.id][0] == ["A: 0", "A: 1", "A: 2", "A: 3", "A: 4", "A: 4"]  # at most 4 in context
+        assert chains[p.id][1] == ["A: 0", "A: 1"]
+        assert counts[p.id].generations == 8 and counts[p.id].generated_tokens == 8 * 3
+    assert [len(call) for call in policy.prompts] == [4, 4, 2, 2, 2, 2]  # the short chains stop
+
+
+def test_the_revision_model_is_fine_tuned_at_its_extended_length_and_saved(tokenizer, splits, tiny_model, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from ttc.lm import save_model
+    from ttc.revisions import RevisionConfig, Trajectory, train_revision_model
+
+    base = tmp_path / "base"
+    save_model(tiny_model, tokenizer, base, {"name": "d16-l1"})
+    problems = {p.id: p for p in splits["train"][:20]}
+    items = [Trajectory(p.id, ("1+1=3\nA: 3",) * 4, T.solution_text(p.steps, p.answer)) for p in problems.values()]
+    cfg = RevisionConfig(max_positions=1024, lr=1e-2, batch_size=4, max_epochs=6, evals_per_epoch=2, patience=20)
+    record = train_revision_model(items, problems, base, cfg, tmp_path / "rev", {"test": 1}, progress=False)
+    # it learned the targets: better than an untrained model's uniform guess over the vocabulary
+    assert record["trajectories"] == 20 and record["best_val_loss"] < 0.8 * math.log(len(tokenizer))
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "rev", use_safetensors=True)
+    assert model.config.max_position_embeddings == 1024
+    again = train_revision_model(items, problems, base, cfg, tmp_path / "rev", {"test": 1}, progress=False)
+    assert again == record  # a finished model is read back, not retrained
+
+
+def test_the_revision_data_is_every_answer_graded_and_its_trajectories_a_seeded_subset(splits, tmp_path):
+    from ttc.revisions import RevisionConfig, sample_answers, training_trajectories
+
+    class HalfRight:
+        n_parameters = 1
+
+        def sample(self, prompts, n=1, temperature=1.0, seed=0, max_new_tokens=None, **_):
+            problems = {W.prompt(p): p for p in splits["train"]}
+            return [[Completion(f"A: {problems[t].answer if s % 2 == 0 else 'x'}", 3, "answer") for s in range(n)]
+                    for t in prompts]
+
+    problems = splits["train"][:5]
+    cfg = RevisionConfig(n_samples=6, problems_per_chunk=2, max_trajectories=10)
+    answers = sample_answers(HalfRight(), problems, cfg, tmp_path / "answers.parquet", {"test": 1}, progress=False)
+    assert len(answers) == 5 * 6 and answers.groupby("problem_id")["correct"].sum().tolist() == [3] * 5
+    items = training_trajectories(answers, cfg)
+    assert len(items) == 10 and items == training_trajectories(answers, cfg)  # 10 of the 15, the same each time
+    assert all(a == "A: x" for tr in items for a in tr.context)
