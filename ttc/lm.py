@@ -156,4 +156,6 @@ def model_record(path: Path) -> dict:
     retrained model is never silently paired with results of the old one.
     """
     meta = read_meta(path)
-    return {"name": meta["name"], "size": meta.get("size"), "pretrain": meta["config"], "world": meta.get("world")}
+    record = {"name": meta["name"], "size": meta.get("size"), "pretrain": meta["config"], "world": meta.get("world")}
+    # a continued pretraining (`ttc.pretrain.pretrain(init_from=...)`) is also what it started from
+    return record | ({"init_from": meta["init_from"]} if "init_from" in meta else {})

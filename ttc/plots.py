@@ -19,7 +19,7 @@ import pandas as pd
 import seaborn as sns
 
 from ttc.store import figures_dir, save_figure
-from ttc.verifier_study import PERFECT_CHECKER
+from ttc.verifier_study import PERFECT_CHECKER, gain_column
 
 LEVEL_PALETTE = "rocket_r"
 
@@ -324,7 +324,7 @@ def plot_verifier_ladder(table: pd.DataFrame, budget: int, profile: str, setting
     checker (the ceiling, and with noise) is a horizontal line, since it has no size."""
     theme()
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.9))
-    gain = f"weighted_minus_majority_n{budget}"
+    gain = gain_column(budget)
     likelihood = table[table.index.str.startswith("likelihood")].sort_values("parameters")
     trained = table[~table["oracle"] & ~table.index.str.startswith("likelihood")]
     checkers = table[table["oracle"]]

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ttc.config import ROOT
 from ttc.store import figures_dir, plain, write_json
-from ttc.verifier_study import VERIFIERS
+from ttc.verifier_study import PERFECT_CHECKER, VERIFIERS, gain_column
 
 NOTEBOOKS = ("01", "seed_study", "02", "03", "04", "05")  # in the README's order
 README_START, README_END = "<!-- results: rendered by `python -m ttc.report readme` -->", "<!-- results end -->"
@@ -302,14 +302,17 @@ def summary_03(labels: pd.DataFrame, metas: dict, aucs: dict, within: dict, with
 _LADDER_FIELDS = ("within_problem_auc", "within_problem_auc_majority_wrong", "cell_auc")
 
 
+def _none_if_nan(x) -> float | None:
+    """A number for a summary: JSON has no NaN."""
+    return None if pd.isna(x) else float(x)
+
+
 def summary_verifier_ladder(table: pd.DataFrame, budget: int, adopted: str, trained_prm: str, base: str) -> dict:
     """Notebook 03's verifier ladder for its summary: every verifier's measures (NaN as None), which is
     adopted for search, and which trained PRM is the best (with the checkpoint it was trained from)."""
-    gain = f"weighted_minus_majority_n{budget}"
-    def value(x) -> float | None:
-        return None if pd.isna(x) else float(x)
-    return {"verifiers": {name: {**{f: value(r[f]) for f in _LADDER_FIELDS},
-                                 **{f"{gain}{tail}": value(r[f"{gain}{tail}"]) for tail in ("", "_lo", "_hi")},
+    gain = gain_column(budget)
+    return {"verifiers": {name: {**{f: _none_if_nan(r[f]) for f in _LADDER_FIELDS},
+                                 **{f"{gain}{tail}": _none_if_nan(r[f"{gain}{tail}"]) for tail in ("", "_lo", "_hi")},
                                  "parameters": int(r["parameters"]), "oracle": bool(r["oracle"])}
                           for name, r in table.iterrows()},
             "verifier_gain_budget": int(budget), "adopted": adopted,
@@ -320,7 +323,7 @@ def summary_verifier_ladder(table: pd.DataFrame, budget: int, adopted: str, trai
 
 def findings_verifier_ladder(s: dict) -> str:
     n = s["verifier_gain_budget"]
-    key = f"weighted_minus_majority_n{n}"
+    key = gain_column(n)
 
     def row(name: str, v: dict) -> str:
         auc = " | ".join("n/a" if v[f] is None else f"{v[f]:.3f}" for f in _LADDER_FIELDS)
@@ -331,7 +334,7 @@ def findings_verifier_ladder(s: dict) -> str:
 
     # trained verifiers, then the likelihood ladder by size, then the checkers by noise
     order = sorted(s["verifiers"].items(), key=lambda kv: (kv[1]["oracle"], kv[0].startswith("likelihood"),
-                                                           kv[1]["parameters"], kv[0] != "perfect checker", kv[0]))
+                                                           kv[1]["parameters"], kv[0] != PERFECT_CHECKER, kv[0]))
     rows = "\n".join(row(name, v) for name, v in order)
     paper = VERIFIERS["prm"]  # the paper's recipe
 
@@ -394,10 +397,7 @@ def summary_04(results: pd.DataFrame, by_bin: pd.DataFrame, verifier: str, axis:
     problems = results.groupby("budget")["problem_id"].nunique()
     gap = by_bin.pivot_table(index=["bin", "budget"], columns="method", values="accuracy")
     beam_gap = (gap["beam M=sqrt N"] - gap["best-of-N weighted"]).unstack("budget")
-    def value(x) -> float | None:
-        return None if pd.isna(x) else float(x)
-    versus = {name: {"quality": {q: value(g[q].iloc[0]) for q in ("within_problem_auc", "within_problem_auc_majority_wrong",
-                                                                  "cell_auc")},
+    versus = {name: {"quality": {q: _none_if_nan(g[q].iloc[0]) for q in _LADDER_FIELDS},
                      "by_budget": {str(int(r.budget)): {"beam": r.beam, "best_of_n": r.best_of_n,
                                                         "beam_minus_best_of_n": r.beam_minus_best_of_n,
                                                         "lo": r.lo, "hi": r.hi, "n_problems": int(r.n_problems)}

@@ -105,7 +105,7 @@ def sample_chains(sampler, problems: list[W.Problem], lengths: list[int], temper
     for t in range(max(lengths, default=0)):
         rows = [(p, c) for p in problems for c, n in enumerate(lengths) if n > t]
         outs = sampler.sample([revision_prompt(p, chains[p.id][c]) for p, c in rows], n=1, temperature=temperature,
-                              seed=seed * 1_000_003 + t, max_new_tokens=max_new_tokens)
+                              seed=chunk_seed(seed, t), max_new_tokens=max_new_tokens)
         for (p, c), (completion,) in zip(rows, outs):
             chains[p.id][c].append(completion.text.rstrip("\n"))
             counts[p.id] += Ledger(generations=1, prompt_tokens=completion.prompt_tokens,

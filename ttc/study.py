@@ -326,12 +326,8 @@ class Study:
         return self.data / "verifiers" / "prm_head", lm
 
     def probability_prm_settings(self) -> dict:
-        from ttc.lm import read_meta
-
         _, lm = self.probability_prm_dirs()
-        meta = read_meta(lm)
-        return {"config": self.config.probability_prm, "lm": model_record(lm) | {"init_from": meta.get("init_from")},
-                "labels": self.n_labels()}
+        return {"config": self.config.probability_prm, "lm": model_record(lm), "labels": self.n_labels()}
 
     def reference_settings(self, verifier: dict) -> dict:
         """What a reference verifier's scores of the pool's subset are made of."""
@@ -377,11 +373,11 @@ class Study:
 
     def search_verifier(self, table) -> str:
         """The verifier notebook 04 searches with: `search.verifier`, or notebook 03's adopted one."""
-        from ttc.verifier_study import adopt
+        from ttc.verifier_study import adopt, gain_column
 
         name = self.config.search.verifier
         if name == "adopted":
-            return adopt(table, f"weighted_minus_majority_n{self.config.verifier_ladder.budget}")
+            return adopt(table, gain_column(self.config.verifier_ladder.budget))
         if name not in table.index:
             raise ConfigError(f"search_verifier={name!r} is not in notebook 03's verifier ladder "
                               f"{list(table.index)}; use one of them, or 'adopted'")

@@ -67,6 +67,12 @@ def predicted_difficulty(scored: pd.DataFrame, difficulty: pd.DataFrame, seed: i
     return out
 
 
+def gain_column(budget: int) -> str:
+    """The name of "best-of-N weighted minus majority vote at N = budget" in reports and tables
+    (with `_lo` and `_hi` for its interval)."""
+    return f"weighted_minus_majority_n{budget}"
+
+
 def majority_wrong_problems(pool: pd.DataFrame, answers: dict[str, str]) -> set[str]:
     """The problems whose majority vote over their whole pool is wrong: where a verifier must beat the
     crowd of samples, not only its slips."""
@@ -93,7 +99,7 @@ def verifier_report(line_scores: pd.DataFrame, pool: pd.DataFrame, answers: dict
     vote = accuracy_vs_n(scored, answers, "majority", [budget], n_repeats=n_repeats, seed=seed)
     gain = weighted.set_index("problem_id")["accuracy"] - vote.set_index("problem_id")["accuracy"]
     mean, lo, hi = bootstrap_interval(gain.to_numpy(), n_boot=n_boot, seed=seed)
-    key = f"weighted_minus_majority_n{budget}"
+    key = gain_column(budget)
     return {"within_problem_auc": float(within.mean()),
             "within_problem_auc_majority_wrong": float(within[within.index.isin(wrong)].mean()),
             "cell_auc": cell_auc(line_scores), key: mean, f"{key}_lo": lo, f"{key}_hi": hi,
