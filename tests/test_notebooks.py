@@ -153,6 +153,30 @@ def test_notebook_05_compute_optimal_search(study):
     assert (study / "figures" / "tiny" / "05_compute_optimal_search.png").exists()
 
 
+def test_notebook_06_revisions(study):
+    run("06_revisions", study / "06.ipynb")
+    results = study / "data" / "tiny" / "results"
+    chains = pd.read_parquet(results / "06_chains.parquet")
+    # one staircase per problem: chains of 4, 2, 1 and 1 attempts (budget 4 in the tiny profile)
+    lengths = chains.groupby(["problem_id", "chain"]).size().groupby("problem_id").apply(sorted).tolist()
+    assert len(lengths) == 6 and all(x == [1, 1, 2, 4] for x in lengths)
+    table = pd.read_parquet(results / "06_revision_results.parquet")
+    assert set(table.budget) == {1, 2, 4} and table.accuracy.between(0, 1).all()
+    # every split of budget 4 (all parallel, 2 x 2, one chain), with every selector
+    assert set(table[table.budget == 4].split) == {"4 chains x 1", "2 chains x 2", "1 chains x 4"}
+    assert {"revision ORM", "majority vote", "perfect checker"} <= set(table.selector)
+    # a split of budget 2 has two disjoint groups in the staircase of 4; of budget 4, one
+    assert set(table[table.budget == 2].replicates) == {2} and set(table[table.budget == 4].replicates) == {1}
+    assert (table.flops > 0).all()
+    for name in ("06_revision_chains", "06_ratio_sweep", "06_compute_optimal_revisions"):
+        assert (study / "figures" / "tiny" / f"{name}.png").exists()
+    summary = json.loads((study / "figures" / "tiny" / "06_summary.json").read_text())["summary"]
+    assert summary["budget"] == 4 and set(summary["pass1_by_step"]) == {"1", "2", "4"}
+    stamp = (results / "06_chains.parquet").stat().st_mtime_ns
+    run("06_revisions", study / "06b.ipynb")
+    assert (results / "06_chains.parquet").stat().st_mtime_ns == stamp  # the chains are read back, not resampled
+
+
 def test_notebook_01_refuses_bad_parameters_before_any_work(study_dirs):
     with pytest.raises(pm.PapermillExecutionError, match="n_test=-5"):
         run("01_base_models", study_dirs / "bad.ipynb", n_test=-5)

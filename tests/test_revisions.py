@@ -118,12 +118,52 @@ class EchoPolicy:
 def test_chains_write_each_attempt_after_the_recent_ones_and_bill_every_token(splits):
     problems = splits["test"][:2]
     policy = EchoPolicy()
-    chains, counts = sample_chains(policy, problems, [6, 2], temperature=1.0, seed=0)
+    attempts = sample_chains(policy, problems, [6, 2], temperature=1.0, seed=0)
     for p in problems:
-        assert chains[p.id][0] == ["A: 0", "A: 1", "A: 2", "A: 3", "A: 4", "A: 4"]  # at most 4 in context
-        assert chains[p.id][1] == ["A: 0", "A: 1"]
-        assert counts[p.id].generations == 8 and counts[p.id].generated_tokens == 8 * 3
+        mine = attempts[attempts.problem_id == p.id].sort_values(["chain", "step"])
+        assert mine[mine.chain == 0].text.tolist() == ["A: 0", "A: 1", "A: 2", "A: 3", "A: 4", "A: 4"]  # 4 in context
+        assert mine[mine.chain == 1].text.tolist() == ["A: 0", "A: 1"]
+        assert len(mine) == 8 and mine.generated_tokens.sum() == 8 * 3
     assert [len(call) for call in policy.prompts] == [4, 4, 2, 2, 2, 2]  # the short chains stop
+    assert attempts.answer.tolist()[:2] == ["0", "0"] and (attempts.flops > 0).all()
+    # each attempt's history is what it was written after
+    from ttc.revisions import histories
+
+    prompts = histories(attempts, {p.id: p for p in problems})
+    assert prompts == [call for calls in policy.prompts for call in calls]
+
+
+def test_a_split_of_a_smaller_budget_has_disjoint_replicates_in_the_staircase():
+    from ttc.revisions import replicates
+
+    lengths = staircase(16)
+    chains = [[(c, t) for t in range(n)] for c, n in enumerate(lengths)]
+    for budget in (1, 2, 4, 8, 16):
+        for n_chains, length in splits_of(budget):
+            k = replicates(chains, n_chains, length)
+            assert k == 16 // budget  # N / B groups for every split of B
+            groups = [split(chains, n_chains, length, r) for r in range(k)]
+            used = [c[0][0] for g in groups for c in g]
+            assert len(used) == len(set(used))  # no chain in two groups
+
+
+def test_split_results_select_hierarchically_and_bill_writing_and_reading():
+    import pandas as pd
+
+    from ttc.revision_study import MAJORITY, split_results
+
+    # one problem, the staircase of 2: a chain of 2 ("1" then "7") and one of 1 ("1"); the right answer is 7
+    attempts = pd.DataFrame({"problem_id": "p", "chain": [0, 0, 1], "step": [0, 1, 0], "answer": ["1", "7", "1"],
+                             "flops": [10.0, 20.0, 10.0]})
+    scores = pd.DataFrame({"problem_id": "p", "chain": [0, 0, 1], "step": [0, 1, 0], "score": [0.1, 0.9, 0.2],
+                           "verifier_flops": [1.0, 2.0, 1.0]})
+    out = split_results(attempts, {"v": scores}, {"p": "7"}, [1, 2]).set_index(["budget", "split", "selector"])
+    assert out.loc[(2, "1 chains x 2", "v"), "accuracy"] == 1.0  # 7 (0.9) beats 1 (0.1) within the chain
+    assert out.loc[(2, "2 chains x 1", "v"), "accuracy"] == 0.0  # two first attempts, both "1"
+    assert out.loc[(2, "1 chains x 2", MAJORITY), "accuracy"] == 0.0  # a 1-1 tie goes to the first seen, "1"
+    assert out.loc[(2, "1 chains x 2", "v"), "flops"] == 30.0 + 3.0 and out.loc[(2, "1 chains x 2", MAJORITY), "flops"] == 30.0
+    # budget 1 has two replicates (the first attempt of each chain): both "1"
+    assert out.loc[(1, "1 chains x 1", "v"), "replicates"] == 2 and out.loc[(1, "1 chains x 1", "v"), "accuracy"] == 0.0
 
 
 def test_the_revision_model_is_fine_tuned_at_its_extended_length_and_saved(tokenizer, splits, tiny_model, tmp_path):
@@ -164,3 +204,43 @@ def test_the_revision_data_is_every_answer_graded_and_its_trajectories_a_seeded_
     items = training_trajectories(answers, cfg)
     assert len(items) == 10 and items == training_trajectories(answers, cfg)  # 10 of the 15, the same each time
     assert all(a == "A: x" for tr in items for a in tr.context)
+
+
+def test_the_revision_orm_reads_each_attempt_after_its_history_and_learns_its_grade(tokenizer, splits):
+    import pandas as pd
+
+    from ttc.revisions import orm_examples
+
+    p = splits["test"][0]
+    attempts = pd.DataFrame({"problem_id": p.id, "chain": [0, 0, 0], "step": [0, 1, 2],
+                             "text": ["1+1=3\nA: 3", "", f"A: {p.answer}"], "correct": [False, False, True]})
+    examples = orm_examples(attempts, {p.id: p}, tokenizer, max_positions=512)
+    assert len(examples) == 2  # the empty attempt has no line to score
+    last = examples[-1]
+    history = revision_prompt(p, ["1+1=3\nA: 3", ""])
+    assert tokenizer.decode(list(last.ids)).startswith(tokenizer.decode(tokenizer(history)["input_ids"]))
+    assert last.targets == (1.0,) and examples[0].targets == (0.0, 0.0)  # the grade at every line's end
+    with pytest.raises(ConfigError, match="revision_max_positions"):
+        orm_examples(attempts, {p.id: p}, tokenizer, max_positions=10)
+
+
+def test_every_attempt_is_billed_what_reading_it_costs_even_a_repeat(splits):
+    import pandas as pd
+
+    from ttc.revisions import score_attempts
+
+    class Counting:
+        n_parameters = 10
+
+        def score_and_count(self, prompts, lines):  # a repeat is read once, as the real verifiers do
+            seen, counted = set(), []
+            for key in zip(prompts, map(tuple, lines)):
+                counted.append(0 if key in seen else 5)
+                seen.add(key)
+            return [[0.5] * len(ls) for ls in lines], counted
+
+    p = splits["test"][0]
+    attempts = pd.DataFrame({"problem_id": p.id, "chain": [0, 1], "step": [0, 0], "text": ["A: 1", "A: 1"]})
+    out = score_attempts(Counting(), attempts, {p.id: p}, with_history=False)
+    assert out.verifier_tokens.tolist() == [5, 5] and out.verifier_flops.tolist() == [100.0, 100.0]
+    assert out.score.tolist() == [0.5, 0.5]

@@ -195,17 +195,24 @@ def compare(results: pd.DataFrame, n_splits: int, seed: int = 0) -> tuple[pd.Dat
     it) and the spread over fold splits. The candidates are the search strategies; majority vote is
     only a reference.
     """
-    candidates = results[results.search != "majority"]
+    return compare_candidates(results[results.search != "majority"], results[results.method.isin(REFERENCES)],
+                              STRATEGY, n_splits, seed)
+
+
+def compare_candidates(candidates: pd.DataFrame, references: pd.DataFrame, strategy: tuple[str, ...], n_splits: int,
+                       seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`compare` for any candidate strategies (identified by the `strategy` columns, labelled by `method`),
+    beside `references` (rows with `correct` and `flops`, labelled by `method`)."""
     per_problem, spreads = [], []
     for label, bin_col in COMPUTE_OPTIMAL.items():
-        cv = cross_validated(candidates, bin_col, n_splits=n_splits, seed=seed)
+        cv = cross_validated(candidates, bin_col, n_splits=n_splits, seed=seed, strategy=strategy)
         spreads.append(split_spread(cv).assign(method=label))
         # The FLOPs of the strategy chosen for each problem, beside its accuracy.
         cost = cv.merge(candidates[["problem_id", "budget", "method", "flops"]], on=["problem_id", "budget", "method"])
         per_problem.append(cost.groupby(["problem_id", "budget"]).agg(accuracy=("accuracy", "mean"),
                                                                       flops=("flops", "mean"))
                            .reset_index().assign(method=label))
-    reference = results[results.method.isin(REFERENCES)].rename(columns={"correct": "accuracy"})
+    reference = references.rename(columns={"correct": "accuracy"})
     per_problem.append(reference[["problem_id", "budget", "accuracy", "flops", "method"]])
     return pd.concat(per_problem, ignore_index=True), pd.concat(spreads).reset_index()
 

@@ -112,18 +112,21 @@ def token_loss(model, examples: list[Example], pad: int, bf16: bool) -> tuple[to
     return loss, len(targets)
 
 
-def load_base(base_dir: Path, head: Literal["value", "lm"], seed: int = 0, dropout: float = 0.0):
+def load_base(base_dir: Path, head: Literal["value", "lm"], seed: int = 0, dropout: float = 0.0,
+              max_positions: int = 0):
     """A ladder checkpoint to fine-tune: with a new one-logit value head (seeded), or its own
-    language-model head. Safetensors only."""
+    language-model head; with at least `max_positions` positions (rotary embeddings extend to any
+    length, and the fine-tuning then trains at the new one). Safetensors only."""
     base_dir = Path(base_dir)
     check_artifact(base_dir, what="base model", made_by="notebook 01")
     torch.manual_seed(seed)  # the new head's initialisation and dropout are part of the run
+    config = AutoConfig.from_pretrained(base_dir)
+    config.max_position_embeddings = max(max_positions, config.max_position_embeddings)
     if head == "value":
-        config = AutoConfig.from_pretrained(base_dir)
         config.num_labels, config.classifier_dropout = 1, dropout
         return LlamaForTokenClassification.from_pretrained(base_dir, config=config, use_safetensors=True)
     if head == "lm":
-        return AutoModelForCausalLM.from_pretrained(base_dir, use_safetensors=True)
+        return AutoModelForCausalLM.from_pretrained(base_dir, config=config, use_safetensors=True)
     raise ConfigError(f"head={head!r} is not known; use 'value' (a new one-logit head) or 'lm'")
 
 

@@ -274,6 +274,24 @@ def plot_search(curves: pd.DataFrame, flops: pd.DataFrame, by_bin: pd.DataFrame,
     return fig
 
 
+def _efficiency_panel(ax, ratios: pd.DataFrame, styles: dict, reference: str, title: str) -> None:
+    """The budget each compute-optimal curve needs to match `reference` at each of its budgets (`ratios` from
+    `ttc.compute_optimal.efficiency_table`), against the same budget and the paper's 4x less."""
+    gens = ratios[ratios["axis"] == "generations"]
+    for name, g in gens.groupby("compared", sort=False):
+        ax.plot(g["reference_budget"], g["matching_budget"], marker="o", label=name, **styles.get(name, {}))
+    budgets = sorted(gens["reference_budget"].unique())
+    ax.plot(budgets, budgets, color="grey", ls=":", lw=1, label=f"same budget as {reference}")
+    ax.plot(budgets, [b / 4 for b in budgets], color="grey", ls="--", lw=1, label="4x less (the paper)")
+    # The number means little where the reference itself gains nothing from more budget: say how much it gains.
+    accuracy = gens.drop_duplicates("reference_budget").sort_values("reference_budget")["reference_accuracy"]
+    ax.set(xscale="log", yscale="log", xlabel=f"{reference} budget", ylabel="budget compute-optimal needs to match it")
+    ax.set_title(f"{title}\n({reference} there: {accuracy.iloc[0]:.1%} at {budgets[0]:g}, "
+                 f"{accuracy.iloc[-1]:.1%} at {budgets[-1]:g})", fontsize=10)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.legend(fontsize=8, loc="upper left")
+
+
 def plot_compute_optimal(curves: pd.DataFrame, flops: pd.DataFrame, ratios: pd.DataFrame, profile: str,
                          settings: dict) -> plt.Figure:
     """Notebook 05: Fig. 4 (compute-optimal search with oracle and predicted bins against best-of-N
@@ -295,22 +313,8 @@ def plot_compute_optimal(curves: pd.DataFrame, flops: pd.DataFrame, ratios: pd.D
     ax.set(xscale="log", xlabel="FLOPs per problem (generation + verification)", ylabel="test accuracy",
            title="(b) the same against FLOPs")
     ax.legend(fontsize=8, loc="lower right")
-    ax = axes[2]
-    gens = ratios[ratios["axis"] == "generations"]
-    for i, (name, g) in enumerate(gens.groupby("compared", sort=False)):
-        ax.plot(g["reference_budget"], g["matching_budget"], marker="o", label=name, **styles.get(name, {}))
-    budgets = sorted(gens["reference_budget"].unique())
-    ax.plot(budgets, budgets, color="grey", ls=":", lw=1, label="same budget as best-of-N")
-    ax.plot(budgets, [b / 4 for b in budgets], color="grey", ls="--", lw=1, label="4x less (the paper)")
-    # The number means little where best-of-N itself gains nothing from more budget: say how much it gains.
-    reference = gens.drop_duplicates("reference_budget").sort_values("reference_budget")["reference_accuracy"]
-    ax.set(xscale="log", yscale="log", xlabel="best-of-N weighted budget",
-           ylabel="budget compute-optimal needs to match it")
-    ax.set_title(f"(c) the efficiency number, on the problems searched at every budget\n"
-                 f"(best-of-N weighted there: {reference.iloc[0]:.1%} at {budgets[0]:g}, "
-                 f"{reference.iloc[-1]:.1%} at {budgets[-1]:g})", fontsize=10)
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.legend(fontsize=8, loc="upper left")
+    _efficiency_panel(axes[2], ratios, styles, "best-of-N weighted",
+                      "(c) the efficiency number, on the problems searched at every budget")
     fig.suptitle("Compute-optimal test-time search, two-fold cross-validated within each bin\n"
                  + _settings_line(profile, settings), fontsize=10)
     fig.tight_layout()
@@ -399,5 +403,96 @@ def plot_search_vs_verifier(axis: pd.DataFrame, profile: str, settings: dict) ->
         _log2_budget_axis(ax, sorted(int(b) for b in axis["budget"].unique()))
     fig.suptitle("Search against verifier quality: the same beam search and best-of-N with verifiers from the world's "
                  "truth to the paper's recipe (not in the paper)\n" + _settings_line(profile, settings), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_revision_chains(steps: pd.DataFrame, flips: dict, versus: pd.DataFrame, policy_pass1: float, selector: str,
+                         profile: str, settings: dict) -> plt.Figure:
+    """Notebook 06, Fig. 6: (a) pass@1 at each step of the revision chains, with the policy's pass@1 on the same
+    problems and how often answers flip; (b) sequential (one chain of N) against parallel (N chains of one) at
+    equal generation budgets, selected by the verifier (hierarchical best-of-N weighted) and by majority vote."""
+    theme()
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
+    ax = axes[0]
+    g = steps.sort_values("step")
+    ax.plot(g["step"], g["accuracy"], marker="o", ms=3, color="C0", label="revision model, attempt t of a chain")
+    ax.fill_between(g["step"], g["lo"], g["hi"], color="C0", alpha=0.15, lw=0)
+    ax.axhline(policy_pass1, color="grey", ls="--", lw=1, label="the policy's pass@1 (notebook 02's pool)")
+    ax.set(xscale="log", xlabel="step of the chain (attempts in context: the 4 most recent)", ylabel="pass@1",
+           title="(a) pass@1 along the revision chain (Fig. 6 left)")
+    ax.text(0.02, 0.03, f"correct answers revised into incorrect: {flips['correct_to_incorrect']:.0%} (paper ~38%)\n"
+            f"incorrect answers revised into correct: {flips['incorrect_to_correct']:.0%}", transform=ax.transAxes,
+            fontsize=9, va="bottom")
+    ax.legend(fontsize=8, loc="upper right")
+    ax = axes[1]
+    styles = {f"sequential, {selector}": {"color": "C3"}, f"parallel, {selector}": {"color": "C0"},
+              "sequential, majority vote": {"color": "C3", "ls": "--"}, "parallel, majority vote": {"color": "C0", "ls": "--"}}
+    _curves(ax, versus, "budget", "method", styles=styles)
+    _log2_budget_axis(ax, sorted(versus["budget"].unique()))
+    ax.set(xlabel="generation budget", ylabel="test accuracy",
+           title="(b) sequential vs parallel (Fig. 6 right)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Revisions: the policy fine-tuned to revise its own answers\n" + _settings_line(profile, settings),
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ratio_sweep(overall: pd.DataFrame, by_bin: pd.DataFrame, budget: int, selector: str, profile: str,
+                     settings: dict) -> plt.Figure:
+    """Notebook 06, Fig. 7: at one budget, accuracy against the sequential-to-parallel ratio (chain length over
+    chains), overall with intervals and per oracle difficulty bin."""
+    theme()
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
+    ax = axes[0]
+    g = overall.sort_values("log2_ratio")
+    ax.plot(g["log2_ratio"], g["accuracy"], marker="o", color="C0")
+    ax.fill_between(g["log2_ratio"], g["lo"], g["hi"], color="C0", alpha=0.15, lw=0)
+    ax.set(xlabel="log2 (chain length / parallel chains)", ylabel="test accuracy",
+           title=f"(a) every split of budget {budget}, all problems")
+    ax = axes[1]
+    colors = sns.color_palette(LEVEL_PALETTE, by_bin["bin"].nunique())
+    for color, (b, g) in zip(colors, by_bin.groupby("bin")):
+        g = g.sort_values("log2_ratio")
+        ax.plot(g["log2_ratio"], g["accuracy"], marker="o", color=color, label=f"bin {b}")
+    ax.set(xlabel="log2 (chain length / parallel chains)", ylabel="test accuracy",
+           title="(b) per oracle difficulty bin (Fig. 7 right)")
+    ax.legend(fontsize=8, title="oracle bin (1 easiest)", loc="center right")
+    for ax in axes:
+        ax.set_xticks(sorted(overall["log2_ratio"].unique()))
+    fig.suptitle(f"The sequential-to-parallel ratio at budget {budget} ({selector}; left: fully parallel, right: one "
+                 "chain)\n" + _settings_line(profile, settings), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_compute_optimal_revisions(curves: pd.DataFrame, ratios: pd.DataFrame, together: pd.DataFrame | None,
+                                   profile: str, settings: dict) -> plt.Figure:
+    """Notebook 06, Fig. 8: compute-optimal revisions (oracle and predicted bins) against parallel best-of-N and
+    one chain, by generation budget; the budget it needs to match parallel best-of-N; and compute-optimal over
+    search and revisions together (where notebook 04 searched the same problems)."""
+    theme()
+    fig, axes = plt.subplots(1, 3, figsize=(18, 4.8))
+    styles = {"compute-optimal (oracle bins)": {"color": "C8", "lw": 2.5},
+              "compute-optimal (predicted bins)": {"color": "C9", "lw": 2.5, "ls": "-."},
+              "parallel best-of-N": {"color": "C0"}, "sequential": {"color": "C3"}}
+    ax = axes[0]
+    _curves(ax, curves, "budget", "method", styles=styles)
+    _log2_budget_axis(ax, sorted(curves["budget"].unique()))
+    ax.set(xlabel="generation budget", ylabel="test accuracy", title="(a) compute-optimal revisions (Fig. 8)")
+    ax.legend(fontsize=8, loc="lower right")
+    _efficiency_panel(axes[1], ratios, styles, "parallel best-of-N", "(b) the efficiency number")
+    ax = axes[2]
+    if together is not None and len(together):
+        _curves(ax, together, "budget", "method")
+        _log2_budget_axis(ax, sorted(together["budget"].unique()))
+        ax.legend(fontsize=7, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no budget in common with notebook 04's search", ha="center", transform=ax.transAxes)
+    ax.set(xlabel="generation budget", ylabel="test accuracy",
+           title="(c) compute-optimal over search and revisions together")
+    fig.suptitle("Compute-optimal revisions, two-fold cross-validated within each bin\n"
+                 + _settings_line(profile, settings), fontsize=10)
     fig.tight_layout()
     return fig

@@ -24,7 +24,7 @@ from ttc.config import ROOT
 from ttc.store import figures_dir, plain, write_json
 from ttc.verifier_study import PERFECT_CHECKER, VERIFIERS, gain_column
 
-NOTEBOOKS = ("01", "seed_study", "02", "03", "04", "05")  # in the README's order
+NOTEBOOKS = ("01", "seed_study", "02", "03", "04", "05", "06")  # in the README's order
 README_START, README_END = "<!-- results: rendered by `python -m ttc.report readme` -->", "<!-- results end -->"
 
 
@@ -34,6 +34,10 @@ def _pct(x: float | None, digits: int = 1) -> str:
 
 def _pts(x: float) -> str:
     return f"{100 * x:+.1f} points"
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
 def _budget_key(d: dict) -> dict:
@@ -506,14 +510,108 @@ def findings_05(s: dict) -> str:
     return "\n".join(lines)
 
 
+def summary_06(data: dict, record: dict, losses: pd.DataFrame, steps: pd.DataFrame, flip_rates: dict,
+               versus: pd.DataFrame, quality: pd.DataFrame, best_ratios: pd.DataFrame, curves: pd.DataFrame,
+               ratios: pd.DataFrame, together: pd.DataFrame | None, chain_cost: dict, selector: str,
+               policy_pass1: float, budget: int) -> dict:
+    by_step = steps.set_index("step")["accuracy"]
+    marks = sorted({1, 2, 4, *[2 ** k for k in range(3, 12)]} & set(by_step.index.astype(int)))
+    gens = ratios[ratios.axis == "generations"]
+
+    def curves_of(table: pd.DataFrame | None) -> dict:
+        if table is None:
+            return {}
+        acc = table.pivot(index="budget", columns="method", values="accuracy")
+        return {m: _budget_key(acc[m].dropna().to_dict()) for m in acc.columns}
+
+    return {"budget": budget, "selector": selector, "policy_pass1": policy_pass1, "data": data,
+            "revision_model": {"best_val_loss": record["best_val_loss"], "best_step": record["best_step"],
+                               "steps": record["steps"]},
+            "context_loss": {m: {str(int(k)): _none_if_nan(v) for k, v in g.set_index("attempts_in_context")
+                                 ["loss_per_token"].items()} for m, g in losses.groupby("model")},
+            "pass1_by_step": {str(k): float(by_step[k]) for k in marks},
+            "pass1_late": float(by_step[by_step.index > by_step.index.max() / 2].mean()),
+            "flips": {k: _none_if_nan(v) for k, v in flip_rates.items()},
+            "versus": curves_of(versus),
+            "selectors": {r["selector"]: {k: (_none_if_nan(v) if isinstance(v, float) else v) for k, v in r.items()
+                                          if k != "selector"} for r in quality.to_dict("records")},
+            "best_ratio": {r["bin"]: {k: v for k, v in r.items() if k != "bin"} for r in best_ratios.to_dict("records")},
+            "compute_optimal": curves_of(curves),
+            "efficiency": {label: {str(int(r.reference_budget)): {"matching_budget": _none_if_nan(r.matching_budget),
+                                                                  "ratio": _none_if_nan(r.ratio)}
+                                   for r in g.itertuples()} for label, g in gens.groupby("compared")},
+            "together": curves_of(together), "chain_cost": chain_cost}
+
+
+def findings_06(s: dict) -> str:
+    n, sel = s["budget"], s["selector"]
+    steps = s["pass1_by_step"]
+    lines = [f"- Pass@1 along the chain: {_pct(steps['1'])} at the first attempt, "
+             + ", ".join(f"{_pct(v)} at attempt {k}" for k, v in _by_number(steps) if k != "1")
+             + f"; {_pct(s['pass1_late'])} over the chain's second half; the policy's own pass@1 on these problems "
+               f"{_pct(s['policy_pass1'])}. "
+             + ("It rises along the chain, as in the paper." if s["pass1_late"] > steps["1"] else
+                "It does not rise along the chain, unlike the paper's.")]
+    f = s["flips"]
+    lines.append(f"- Between consecutive attempts, {_pct(f['correct_to_incorrect'], 0)} of correct answers are revised "
+                 f"into incorrect ones (the paper: about 38%) and {_pct(f['incorrect_to_correct'], 0)} of incorrect "
+                 "ones into correct.")
+    loss = s["context_loss"]
+    if "revision model" in loss and "policy" in loss:
+        lines.append("- Loss per target token on held-out trajectories by incorrect attempts in context (0 to 4): "
+                     "revision model " + " / ".join(_num(v) for _, v in _by_number(loss["revision model"]))
+                     + ", the policy " + " / ".join(_num(v) for _, v in _by_number(loss["policy"])) + ".")
+    v = s["versus"]
+    seq, par = v.get(f"sequential, {sel}", {}), v.get(f"parallel, {sel}", {})
+    mseq, mpar = v.get("sequential, majority vote", {}), v.get("parallel, majority vote", {})
+    k = str(n)
+    if k in seq and k in par:
+        verdict = "beats" if seq[k] > par[k] else "does not beat"
+        lines.append(f"- Sequential {verdict} parallel at budget {n}: one chain {_pct(seq[k])} vs {n} independent "
+                     f"attempts {_pct(par[k])} with {sel} (majority vote: {_pct(mseq.get(k))} vs {_pct(mpar.get(k))}).")
+    ratios = s["best_ratio"]
+    per_bin = "; ".join(f"bin {b}: 2^{r['best_log2_ratio']} ({_pct(r['best_accuracy'])}, parallel "
+                        f"{_pct(r['parallel_accuracy'])}, sequential {_pct(r['sequential_accuracy'])})"
+                        for b, r in sorted(ratios.items()) if b != "all")
+    interior = [b for b, r in sorted(ratios.items()) if b != "all" and r["interior"]]
+    lines.append(f"- The best sequential-to-parallel ratio at budget {n}: overall 2^{ratios['all']['best_log2_ratio']}; "
+                 f"{per_bin}. An interior optimum (better than both all parallel and one chain) in "
+                 + (", ".join(f"bin {b}" for b in interior) if interior else "no bin")
+                 + ". The paper: easy bins best fully sequential, harder bins an interior optimum.")
+    for label, eff in s["efficiency"].items():
+        parts = [f"{b}: " + (f"{e['matching_budget']:.1f} ({e['ratio']:.1f}x)" if e["ratio"] is not None
+                             else "not reached") for b, e in _by_number(eff)]
+        lines.append(f"- Budget {label} needs to match parallel best-of-N at each of its budgets: " + "; ".join(parts)
+                     + " (the paper: up to 4x less).")
+    sels = s["selectors"]
+    ranked = sorted(sels.items(), key=lambda kv: -kv[1]["best_split_accuracy"])
+    lines.append(f"- Selecting the revision model's attempts at budget {n} (best split; within-problem AUC): "
+                 + "; ".join(f"{name} {_pct(q['best_split_accuracy'])}"
+                             + (f" (AUC {q['within_problem_auc']:.3f})" if q.get("within_problem_auc") is not None else "")
+                             for name, q in ranked) + ".")
+    t = s["together"]
+    if t:
+        both, rev = t.get("compute-optimal, search + revisions (oracle bins)", {}), t.get("compute-optimal, revisions (oracle bins)", {})
+        bon = t.get("search: best-of-N weighted (the policy)", {})
+        common = [b for b, _ in _by_number(both)]
+        lines.append("- Compute-optimal over search and revisions together (oracle bins) vs revisions alone vs the "
+                     "policy's best-of-N weighted: " + "; ".join(f"N = {b}: {_pct(both[b])} / {_pct(rev.get(b))} / "
+                                                              f"{_pct(bon.get(b))}" for b in common) + ".")
+    c = s["chain_cost"]
+    lines.append(f"- FLOPs at budget {n}: one chain {c['sequential_flops']:.3g}, {n} independent attempts "
+                 f"{c['parallel_flops']:.3g} ({c['sequential_flops'] / c['parallel_flops']:.2f}x: a revision reads its "
+                 "context).")
+    return "\n".join(lines)
+
+
 FINDINGS = {"01": findings_01, "02": findings_02, "03": findings_03, "04": findings_04, "05": findings_05,
-            "seed_study": findings_seed_study}
+            "06": findings_06, "seed_study": findings_seed_study}
 
 
 def readme_results(summaries: dict[str, dict], trials: dict | None = None) -> str:
     """The README's results section: each notebook's findings, rendered from its committed summary."""
     titles = {"01": "01, the ladder", "02": "02, difficulty", "03": "03, verifiers", "04": "04, search",
-              "05": "05, compute-optimal search", "seed_study": "the seed study (make seed-study)"}
+              "05": "05, compute-optimal search", "06": "06, revisions", "seed_study": "the seed study (make seed-study)"}
     parts = [f"#### {titles[n]}\n\n{FINDINGS[n](s)}" for n, s in summaries.items()]
     if trials and trials.get("prm") and "03" in summaries:
         parts.insert(list(summaries).index("03") + 1,

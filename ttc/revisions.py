@@ -16,9 +16,13 @@ revisions at inference, the staircase of chains that serves every split of a bud
 - **Hierarchical best-of-N weighted**: within each chain, the answer with the largest summed score (and that
   sum as the chain's weight); then across chains, the answer with the largest summed chain weight.
 
+- **The ORM of revision outputs**, as the paper's: the revision model's own attempts at other training problems,
+  graded, each read after its chain's history (`orm_examples`, `train_revision_orm`).
+
 Use: `trajectories(answers_by_problem, rng)`; `sft_examples(trajectories, problems, tokenizer)`;
-`sample_chains(sampler, problems, lengths, temperature, seed)`; `staircase(64)`; `split(chains, 4, 16)`;
-`hierarchical_weighted(chains_answers, chains_scores)`.
+`sample_chains(sampler, problems, lengths, temperature, seed)` (one row per attempt); `staircase(64)`;
+`split(chains, 4, 16)`; `hierarchical_weighted(chains_answers, chains_scores)`;
+`score_attempts(verifier, attempts, problems, with_history)`.
 """
 
 from __future__ import annotations
@@ -31,15 +35,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from rapidfuzz.distance import Levenshtein
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
 
 from ttc import text as T
 from ttc import world as W
-from ttc.compute import Ledger, processing_flops
+from ttc.compute import processing_flops
 from ttc.config import ConfigError, check_fields, check_range
-from ttc.finetune import Example, FinetuneConfig, token_loss, train_and_save
+from ttc.finetune import Example, FinetuneConfig, load_base, token_loss, train_and_save, value_loss
 from ttc.selection import majority, weighted
-from ttc.store import build_in_chunks, check_artifact, chunk_seed
+from ttc.store import build_in_chunks, chunk_seed
 
 MAX_INCORRECT = 4
 """The most incorrect attempts before the target in a trajectory (the paper's 0-4)."""
@@ -95,24 +99,60 @@ def sft_examples(items: list[Trajectory], problems: dict[str, W.Problem], tokeni
     return out
 
 
+ATTEMPT_COLUMNS = ("problem_id", "chain", "step", "text", "answer", "correct", "prompt_tokens", "generated_tokens",
+                   "flops")
+"""One row per attempt of a chain: its text and grade, and what writing it cost (its prompt holds the question and
+the chain's most recent attempts)."""
+
+
 def sample_chains(sampler, problems: list[W.Problem], lengths: list[int], temperature: float, seed: int,
-                  max_new_tokens: int = 224) -> tuple[dict[str, list[list[str]]], dict[str, Ledger]]:
+                  max_new_tokens: int = 224) -> pd.DataFrame:
     """For every problem, one chain per entry of `lengths` (that many attempts each): attempt t is sampled after
-    the question and the chain's most recent attempts. Returns the chains' attempts per problem and each
-    problem's compute (every attempt's prompt and generated tokens, at 2N FLOPs each)."""
+    the question and the chain's most recent attempts. One row per attempt (`ATTEMPT_COLUMNS`), billed its
+    prompt and generated tokens at 2N FLOPs each."""
     chains = {p.id: [[] for _ in lengths] for p in problems}
-    counts = {p.id: Ledger() for p in problems}
+    out = []
     for t in range(max(lengths, default=0)):
         rows = [(p, c) for p in problems for c, n in enumerate(lengths) if n > t]
         outs = sampler.sample([revision_prompt(p, chains[p.id][c]) for p, c in rows], n=1, temperature=temperature,
                               seed=chunk_seed(seed, t), max_new_tokens=max_new_tokens)
         for (p, c), (completion,) in zip(rows, outs):
-            chains[p.id][c].append(completion.text.rstrip("\n"))
-            counts[p.id] += Ledger(generations=1, prompt_tokens=completion.prompt_tokens,
-                                   generated_tokens=completion.n_tokens,
-                                   flops=processing_flops(sampler.n_parameters,
-                                                          completion.prompt_tokens + completion.n_tokens))
-    return chains, counts
+            text = completion.text.rstrip("\n")
+            chains[p.id][c].append(text)
+            answer = T.extract_answer(text)
+            out.append((p.id, c, t, text, answer, answer is not None and answer == p.answer, completion.prompt_tokens,
+                        completion.n_tokens,
+                        processing_flops(sampler.n_parameters, completion.prompt_tokens + completion.n_tokens)))
+    return pd.DataFrame(out, columns=list(ATTEMPT_COLUMNS))
+
+
+def chains_of(attempts: pd.DataFrame) -> dict[str, list[pd.DataFrame]]:
+    """Per problem, its chains in chain order, each its attempts in step order."""
+    ordered = attempts.sort_values(["problem_id", "chain", "step"])
+    return {pid: [c for _, c in g.groupby("chain", sort=True)] for pid, g in ordered.groupby("problem_id", sort=True)}
+
+
+def histories(attempts: pd.DataFrame, problems: dict[str, W.Problem]) -> list[str]:
+    """Per attempt (in `attempts`' row order), the prompt it was written after: the question and the chain's
+    most recent earlier attempts (what a verifier with the revision history in context reads)."""
+    out = pd.Series(index=attempts.index, dtype=object)
+    for (pid, _), g in attempts.sort_values("step").groupby(["problem_id", "chain"], sort=False):
+        texts = g["text"].tolist()
+        for i, row in enumerate(g.index):
+            out[row] = revision_prompt(problems[pid], texts[:i])
+    return out.tolist()
+
+
+def build_chains(sampler, problems: list[W.Problem], lengths: list[int], temperature: float, seed: int, path,
+                 settings: dict, problems_per_chunk: int, max_new_tokens: int = 224, what: str = "revision chains",
+                 progress: bool = True) -> pd.DataFrame:
+    """`sample_chains` of `problems`, cached at `path` and built in resumable chunks of problems (each seeded by
+    (seed, chunk))."""
+    chunks = [problems[i:i + problems_per_chunk] for i in range(0, len(problems), problems_per_chunk)]
+    return build_in_chunks(path, settings | {"problems": [p.id for p in problems], "lengths": list(lengths)},
+                           len(chunks), lambda i: sample_chains(sampler, chunks[i], lengths, temperature,
+                                                                chunk_seed(seed, i), max_new_tokens),
+                           desc=what, progress=progress)
 
 
 def staircase(budget: int) -> list[int]:
@@ -127,13 +167,20 @@ def staircase(budget: int) -> list[int]:
     return lengths
 
 
-def split(chains: list[list], n_chains: int, length: int) -> list[list]:
-    """The first `n_chains` chains of at least `length` attempts, each cut to its first `length`."""
+def split(chains: list[list], n_chains: int, length: int, replicate: int = 0) -> list[list]:
+    """The `replicate`-th group of `n_chains` chains of at least `length` attempts (in staircase order), each cut
+    to its first `length`: replicate 0 is the first `n_chains` such chains, replicate 1 the next, ..."""
     long_enough = [c for c in chains if len(c) >= length]
-    if len(long_enough) < n_chains:
-        raise ConfigError(f"{n_chains} chains of length {length} are asked for, but only {len(long_enough)} "
-                          "chains are that long")
-    return [c[:length] for c in long_enough[:n_chains]]
+    if len(long_enough) < n_chains * (replicate + 1):
+        raise ConfigError(f"{n_chains} chains of length {length} (replicate {replicate}) are asked for, but only "
+                          f"{len(long_enough)} chains are that long")
+    return [c[:length] for c in long_enough[replicate * n_chains:(replicate + 1) * n_chains]]
+
+
+def replicates(chains: list[list], n_chains: int, length: int) -> int:
+    """How many disjoint groups of `n_chains` chains of `length` the chains hold (in a staircase of budget N,
+    N / budget for every split of a budget)."""
+    return sum(len(c) >= length for c in chains) // n_chains
 
 
 def splits_of(budget: int) -> list[tuple[int, int]]:
@@ -181,7 +228,7 @@ class RevisionConfig:
     temperature: float = 1.2  # higher than the pool's 1.0, for varied incorrect attempts
     max_trajectories: int = 8000  # of all correct answers' trajectories, a random subset is trained on
     max_positions: int = 1024  # the revision model's positions (RoPE extends the policy's 512)
-    lr: float = 3e-4
+    lr: float = 1e-3
     batch_size: int = 32
     max_epochs: int = 4
     evals_per_epoch: int = 4
@@ -189,14 +236,27 @@ class RevisionConfig:
     max_new_tokens: int = 224
     batch_size_sampling: int = 256
     problems_per_chunk: int = 250  # the unit of resumption of the answers
+    # the ORM of revision outputs: trained on the revision model's own chains of other training problems
+    orm_problems: int = 150
+    orm_chains: int = 4  # chains per problem
+    orm_length: int = 4  # attempts per chain
+    # the chains on test problems: one staircase of chains per problem, for every split of `budget`
+    budget: int = 64
+    n_test_problems: int = 100  # notebook 04's search problems (an equal share of each oracle bin), the first of them
+    chain_temperature: float = 1.0
+    chain_problems_per_chunk: int = 25
+    verifier: str = "adopted"  # the selector of Figs. 6-8: "revision ORM", a verifier of notebook 03's ladder, or its adopted one
     seed: int = 0
 
     def __post_init__(self):
         check_fields(self)
         for name in ("n_problems", "n_samples", "max_trajectories", "batch_size", "max_epochs", "evals_per_epoch",
-                     "patience", "max_new_tokens", "batch_size_sampling", "problems_per_chunk"):
+                     "patience", "max_new_tokens", "batch_size_sampling", "problems_per_chunk", "orm_problems",
+                     "orm_chains", "orm_length", "n_test_problems", "chain_problems_per_chunk"):
             check_range(self, name, 1)
         check_range(self, "temperature", 0.0, 10.0)
+        check_range(self, "chain_temperature", 0.0, 10.0)
+        staircase(self.budget)  # a power of two
         check_range(self, "max_positions", 64, 8192)
         check_range(self, "lr", 1e-7, 1.0)
 
@@ -233,13 +293,16 @@ def training_trajectories(answers, cfg: RevisionConfig) -> list[Trajectory]:
     return items
 
 
-def load_revision_base(base_dir, max_positions: int):
-    """The policy's checkpoint with `max_positions` positions (rotary embeddings extend to any length; the
-    fine-tuning then trains at the new one). Safetensors only."""
-    check_artifact(Path(base_dir), what="base model", made_by="notebook 01")
-    config = AutoConfig.from_pretrained(base_dir)
-    config.max_position_embeddings = max(max_positions, config.max_position_embeddings)
-    return AutoModelForCausalLM.from_pretrained(base_dir, config=config, use_safetensors=True)
+def load_revision_model(path):
+    """(model, tokenizer) of a trained revision model (or any fine-tuned LM `train_and_save` wrote);
+    safetensors only."""
+    from transformers import AutoModelForCausalLM
+
+    from ttc.store import check_artifact
+
+    check_artifact(Path(path), what="revision model", made_by="notebook 06")
+    model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True).eval()
+    return model, AutoTokenizer.from_pretrained(path)
 
 
 def train_revision_model(items: list[Trajectory], problems: dict[str, W.Problem], base_dir, cfg: RevisionConfig,
@@ -248,7 +311,110 @@ def train_revision_model(items: list[Trajectory], problems: dict[str, W.Problem]
     weights of the lowest validation loss on held-out problems: the checkpoint just before the validation loss
     rises, evaluated `evals_per_epoch` times an epoch, training stopped `patience` evaluations after it."""
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
-    return train_and_save(out_dir, settings, lambda: load_revision_base(base_dir, cfg.max_positions), tokenizer,
+    load = lambda: load_base(base_dir, "lm", seed=cfg.seed, max_positions=cfg.max_positions)  # noqa: E731
+    if not items:
+        return _untrained(load, tokenizer, out_dir, settings)
+    return train_and_save(out_dir, settings, load, tokenizer,
                           lambda: sft_examples(items, problems, tokenizer, cfg.max_positions), token_loss,
                           cfg.finetune_config(), what="revision model", extra={"trajectories": len(items)},
                           progress=progress)
+
+
+def _untrained(load, tokenizer, out_dir, settings: dict) -> dict:
+    """Without a single correct answer there is nothing to fine-tune on (a policy that never solves its training
+    problems, as the tiny profile's): the revision model is the policy at the extended positions, and its record
+    says so."""
+    import json
+
+    from ttc.finetune import RECORD
+    from ttc.store import plain, reusable, write_dir
+
+    out_dir = Path(out_dir)
+    if reusable(out_dir, settings, "revision model"):
+        return json.loads((out_dir / RECORD).read_text())
+    record = {"trajectories": 0, "best_val_loss": float("nan"), "best_step": 0, "steps": 0, "train_examples": 0,
+              "val_examples": 0, "val_problems": [], "curve": [], "settings": plain(settings),
+              "untrained": "the policy wrote no correct answer to its training problems: nothing to fine-tune on"}
+    model = load()
+
+    def fill(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / RECORD).write_text(json.dumps(record, indent=1, sort_keys=True))
+
+    write_dir(out_dir, fill, settings)
+    print(f"revision model: {record['untrained']}; it is the policy, unchanged")
+    return record
+
+
+# --------------------------------------------------------------------------
+# The ORM of revision outputs: the revision model's attempts, graded, with the revision history in context
+
+REVISION_ORM = "revision ORM"
+"""The name of the ORM trained on the revision model's own outputs with their history in context."""
+
+
+def orm_examples(attempts: pd.DataFrame, problems: dict[str, W.Problem], tokenizer, max_positions: int) -> list[Example]:
+    """`ttc.finetune` examples for an ORM of revision outputs: each attempt after its chain's history (question
+    and most recent earlier attempts), the attempt's grade the target at the end of each of its lines (the ORM's
+    label, as in notebook 03). Attempts without lines are left out."""
+    from ttc.verifiers import encode
+
+    out = []
+    for prompt, r in zip(histories(attempts, problems), attempts.itertuples()):
+        lines = T.solution_lines(r.text)
+        if not lines:
+            continue
+        ids, ends = encode(tokenizer, prompt, lines)
+        if len(ids) > max_positions:
+            raise ConfigError(f"an attempt of problem {r.problem_id} with its history is {len(ids)} tokens, more "
+                              f"than the ORM's {max_positions} positions; raise revision_max_positions")
+        out.append(Example(r.problem_id, tuple(ids), tuple(ends), (float(r.correct),) * len(ends)))
+    return out
+
+
+def train_revision_orm(attempts: pd.DataFrame, problems: dict[str, W.Problem], base_dir, verifier_cfg,
+                       max_positions: int, out_dir, settings: dict, progress: bool = True) -> dict:
+    """The ORM of revision outputs: notebook 03's ORM recipe (`verifier_cfg`, a value head on the verifier base)
+    at the revision model's positions, trained on graded revision attempts with their history in context."""
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    return train_and_save(out_dir, settings,
+                          lambda: load_base(base_dir, "value", seed=verifier_cfg.seed, dropout=verifier_cfg.dropout,
+                                            max_positions=max_positions), tokenizer,
+                          lambda: orm_examples(attempts, problems, tokenizer, max_positions), value_loss,
+                          verifier_cfg.finetune_config(), what=REVISION_ORM, extra={"attempts": len(attempts)},
+                          progress=progress)
+
+
+def score_attempts(verifier, attempts: pd.DataFrame, problems: dict[str, W.Problem], with_history: bool) -> pd.DataFrame:
+    """Per attempt: the verifier's score of its last line (0 without lines), and the tokens it read for it
+    (`verifier_tokens`, with their FLOPs). `with_history`: the verifier reads the attempt after its chain's
+    history, as the revision ORM is trained; otherwise after the question alone, as notebook 03's verifiers are."""
+    prompts = histories(attempts, problems) if with_history else [W.prompt(problems[p]) for p in attempts["problem_id"]]
+    lines = [T.solution_lines(t) for t in attempts["text"]]
+    scores, counted = verifier.score_and_count(prompts, lines)
+    # A repeated (prompt, attempt) is read once, and counted once; but any split of the budget may hold either
+    # copy, so each attempt is billed what reading it costs.
+    tokens = pd.Series(counted).groupby([pd.Series(prompts), attempts["text"].reset_index(drop=True)]).transform("max")
+    tokens = tokens.astype(int).tolist()
+    return pd.DataFrame({"problem_id": attempts["problem_id"].to_numpy(), "chain": attempts["chain"].to_numpy(),
+                         "step": attempts["step"].to_numpy(), "score": [s[-1] if s else 0.0 for s in scores],
+                         "verifier_tokens": tokens,
+                         "verifier_flops": [processing_flops(verifier.n_parameters, n) for n in tokens]})
+
+
+def context_losses(models: dict[str, object], items: list[Trajectory], problems: dict[str, W.Problem], tokenizer,
+                   max_positions: int, per_count: int = 200) -> pd.DataFrame:
+    """Does a model use its context? Per model and number of incorrect attempts in context (0-4): the mean loss
+    per target token on up to `per_count` of `items` (held-out problems' trajectories). A model that revises
+    writes the target at least as well after attempts as without them; one that the attempts confuse does worse."""
+    from ttc.finetune import mean_loss
+
+    rows = []
+    for k in range(MAX_INCORRECT + 1):
+        examples = sft_examples([t for t in items if len(t.context) == k][:per_count], problems, tokenizer,
+                                max_positions)
+        for name, model in models.items():
+            loss = mean_loss(model, examples, token_loss, tokenizer.pad_token_id, False, 32) if examples else float("nan")
+            rows.append({"model": name, "attempts_in_context": k, "loss_per_token": loss, "trajectories": len(examples)})
+    return pd.DataFrame(rows)

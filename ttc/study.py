@@ -30,6 +30,7 @@ from ttc.lm import LADDER, Ladder, model_record
 from ttc.pool import PoolConfig, pool_settings
 from ttc.pretrain import PretrainConfig
 from ttc.probability_prm import ProbabilityPRMConfig
+from ttc.revisions import RevisionConfig
 from ttc.seed_study import SeedStudyConfig
 from ttc.verifiers import LabelConfig, VerifierConfig, verifier_settings
 
@@ -137,6 +138,7 @@ class StudyConfig:
     verifier_ladder: VerifierLadderConfig
     search: SearchSweepConfig
     selection: SelectionConfig
+    revisions: RevisionConfig
 
     def __post_init__(self):
         if self.verifier_base not in self.ladder.names:
@@ -154,6 +156,9 @@ class StudyConfig:
         if self.search.budgets[-1] > self.pool.n:
             raise ConfigError(f"budgets={list(self.search.budgets)} exceed the pool's {self.pool.n} samples per "
                               f"problem (n_pool); raise n_pool or lower the budgets")
+        if self.revisions.n_test_problems > self.search.n_problems:
+            raise ConfigError(f"n_revision_problems={self.revisions.n_test_problems} exceeds notebook 04's "
+                              f"n_search_problems={self.search.n_problems}: the chains run on its search problems")
         if self.selection.demo_problems and self.selection.demo_budget not in self.search.budgets:
             raise ConfigError(f"demo_budget={self.selection.demo_budget} is not one of the searched budgets "
                               f"{list(self.search.budgets)}; choose one of them, or demo_problems=0 to skip the demo")
@@ -207,6 +212,18 @@ class StudyConfig:
                                      n_axis_problems=p["n_axis_problems"]),
             selection=SelectionConfig(n_splits=p["n_splits"], demo_problems=p["demo_problems"],
                                       demo_budget=p["demo_budget"], demo_estimate_samples=p["demo_estimate_samples"]),
+            revisions=RevisionConfig(n_problems=p["revision_problems"], n_samples=p["revision_samples"],
+                                     temperature=p["revision_temperature"],
+                                     max_trajectories=p["revision_max_trajectories"],
+                                     max_positions=p["revision_max_positions"], lr=p["revision_lr"],
+                                     batch_size=p["revision_batch_size"], max_epochs=p["revision_max_epochs"],
+                                     patience=p["revision_patience"], max_new_tokens=p["max_new_tokens"],
+                                     batch_size_sampling=p["sampler_batch_size"],
+                                     orm_problems=p["revision_orm_problems"], orm_chains=p["revision_orm_chains"],
+                                     orm_length=p["revision_orm_length"], budget=p["revision_budget"],
+                                     n_test_problems=p["n_revision_problems"],
+                                     chain_temperature=p["revision_chain_temperature"],
+                                     verifier=p["revision_verifier"], seed=seed),
         )
 
 
@@ -280,12 +297,7 @@ class Study:
 
     def label_problems(self) -> list[W.Problem]:
         """The first n_label_problems distinct training problems (easy questions repeat in the split)."""
-        train: dict[str, W.Problem] = {}
-        for p in self.splits()["train"]:
-            if len(train) == self.config.n_label_problems:
-                break
-            train.setdefault(p.id, p)
-        return list(train.values())
+        return self.distinct_train_problems(0, self.config.n_label_problems)
 
     def verifier_dir(self, kind: str) -> Path:
         return self.data / "verifiers" / kind
@@ -414,6 +426,69 @@ class Study:
     def ladder_results_settings(self) -> dict:
         return {"eval": self.config.eval, "problems": [p.id for p in self.splits()["test"]],
                 "models": {name: model_record(self.model_dir(name)) for name in self.config.ladder.names}}
+
+    # ---- revisions (notebook 06)
+
+    def distinct_train_problems(self, start: int, n: int) -> list[W.Problem]:
+        """Distinct training problems `start` .. `start + n` in the split's order (easy questions repeat)."""
+        train: dict[str, W.Problem] = {}
+        for p in self.splits()["train"]:
+            if len(train) == start + n:
+                break
+            train.setdefault(p.id, p)
+        if len(train) < start + n:
+            raise ConfigError(f"the {self.config.world.n_train} training problems hold {len(train)} distinct ones, "
+                              f"fewer than the {start + n} asked for (n_label_problems, then revision_problems and "
+                              "revision_orm_problems); lower those or raise n_train")
+        return list(train.values())[start:]
+
+    def revision_problems(self) -> tuple[list[W.Problem], list[W.Problem]]:
+        """The revision model's training problems and its ORM's: distinct training problems after notebook
+        03's label problems, none in both."""
+        r = self.config.revisions
+        first = self.distinct_train_problems(self.config.n_label_problems, r.n_problems + r.orm_problems)
+        return first[:r.n_problems], first[r.n_problems:]
+
+    def revision_dir(self, what: str) -> Path:
+        """`model` (the revision model) or `orm` (the ORM of its outputs)."""
+        return self.data / "revisions" / what
+
+    def revision_data_settings(self) -> dict:
+        r = self.config.revisions
+        return {"policy": self.policy_record(), "n_samples": r.n_samples, "temperature": r.temperature,
+                "max_new_tokens": r.max_new_tokens, "seed": r.seed}
+
+    def revision_model_settings(self) -> dict:
+        r = self.config.revisions
+        return {"data": self.revision_data_settings(), "problems": r.n_problems,
+                "max_trajectories": r.max_trajectories, "max_positions": r.max_positions,
+                "finetune": r.finetune_config()}
+
+    def revision_orm_settings(self) -> dict:
+        r = self.config.revisions
+        return {"revision_model": self.revision_model_settings(), "problems": r.orm_problems,
+                "chains": r.orm_chains, "length": r.orm_length, "temperature": r.chain_temperature,
+                "verifier": self.config.verifiers["orm"], "base": self.config.verifier_base,
+                "base_model": self.model_record(self.config.verifier_base)}
+
+    def revision_chains_settings(self) -> dict:
+        r = self.config.revisions
+        return {"revision_model": self.revision_model_settings(), "budget": r.budget,
+                "temperature": r.chain_temperature, "max_new_tokens": r.max_new_tokens, "seed": r.seed}
+
+    def revision_verifier(self, table) -> str:
+        """The selector of notebook 06's figures: `revision_verifier`, notebook 03's adopted verifier, or the
+        ORM of revision outputs."""
+        from ttc.revisions import REVISION_ORM
+        from ttc.verifier_study import adopt, gain_column
+
+        name = self.config.revisions.verifier
+        if name == "adopted":
+            return adopt(table, gain_column(self.config.verifier_ladder.budget))
+        if name != REVISION_ORM and name not in table.index:
+            raise ConfigError(f"revision_verifier={name!r} is neither {REVISION_ORM!r} nor in notebook 03's verifier "
+                              f"ladder {list(table.index)}; use one of them, or 'adopted'")
+        return name
 
     # ---- the seed study (notebooks/seed_study.ipynb, `make seed-study`)
 
