@@ -68,3 +68,15 @@ def test_token_loss_trains_a_language_model_head_on_the_marked_positions_only(to
     assert mean_loss(model, examples, token_loss, tokenizer.pad_token_id, False, 64) < 0.2 * before
     with torch.no_grad():
         assert int(model(torch.tensor([ids[:-1]])).logits[0, -1].argmax()) == target
+
+
+def test_without_examples_the_base_model_is_saved_unchanged_and_says_so(tokenizer, tiny_model, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from ttc.finetune import train_and_save
+
+    record = train_and_save(tmp_path / "out", {"test": 1}, lambda: tiny_model, tokenizer, lambda: [], token_loss,
+                            FinetuneConfig(), what="revision model", progress=False)
+    assert record["steps"] == 0 and "no examples" in record["untrained"] and math.isnan(record["best_val_loss"])
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "out", use_safetensors=True)
+    assert all(torch.equal(a, b) for a, b in zip(saved.state_dict().values(), tiny_model.state_dict().values()))

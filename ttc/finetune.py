@@ -205,14 +205,21 @@ def train_and_save(out_dir: Path, settings: dict, make_model: Callable[[], torch
     """Fine-tune to `out_dir` unless a model with `settings` is there; the training record either way.
 
     `examples` is called only when training runs. The record (with `extra` and the settings) is
-    saved beside the weights as `training.json`.
+    saved beside the weights as `training.json`. Without a single example (a policy that never solves
+    its training problems, as the tiny profile's) there is nothing to learn: the base model is saved
+    unchanged, and its record says so (`untrained`).
     """
     out_dir = Path(out_dir)
     if reusable(out_dir, settings, what):
         return json.loads((out_dir / RECORD).read_text())
-    model = make_model()
-    record = (extra or {}) | finetune(model, examples(), loss, cfg, tokenizer.pad_token_id, desc=f"train {what}",
-                                      progress=progress) | {"settings": plain(settings)}
+    model, items = make_model(), examples()
+    if items:
+        trained = finetune(model, items, loss, cfg, tokenizer.pad_token_id, desc=f"train {what}", progress=progress)
+    else:
+        trained = {"best_val_loss": float("nan"), "best_step": 0, "steps": 0, "train_examples": 0, "val_examples": 0,
+                   "val_problems": [], "curve": [], "untrained": f"no examples to train on: the {what} is its base model"}
+        print(f"{what}: {trained['untrained']}")
+    record = (extra or {}) | trained | {"settings": plain(settings)}
 
     def fill(tmp: Path) -> None:
         model.save_pretrained(tmp)  # safetensors

@@ -473,14 +473,36 @@ def findings_verifier_axis(versus: dict) -> str:
 # 05: compute-optimal
 
 
-def summary_05(curves: pd.DataFrame, ratios: pd.DataFrame, chosen: pd.DataFrame, demo: dict | None) -> dict:
+def _accuracy_by_method(curves: pd.DataFrame | None) -> dict:
+    """method -> budget -> accuracy, of a `curve_with_intervals` table by method and budget."""
+    if curves is None:
+        return {}
     acc = curves.pivot(index="budget", columns="method", values="accuracy")
+    return {m: _budget_key(acc[m].dropna().to_dict()) for m in acc.columns}
+
+
+def _efficiency(ratios: pd.DataFrame) -> dict:
+    """compared curve -> reference budget -> the budget it needs to match the reference, and the ratio
+    (`ttc.compute_optimal.efficiency_table`, generations)."""
     gens = ratios[ratios.axis == "generations"]
-    return {"accuracy": {m: _budget_key(acc[m].dropna().to_dict()) for m in acc.columns},
-            "efficiency": {label: {str(int(r.reference_budget)): {"matching_budget": None if pd.isna(r.matching_budget)
-                                                                  else float(r.matching_budget),
-                                                                  "ratio": None if pd.isna(r.ratio) else float(r.ratio)}
-                                   for r in g.itertuples()} for label, g in gens.groupby("compared")},
+    return {label: {str(int(r.reference_budget)): {"matching_budget": _none_if_nan(r.matching_budget),
+                                                   "ratio": _none_if_nan(r.ratio)}
+                    for r in g.itertuples()} for label, g in gens.groupby("compared")}
+
+
+def _efficiency_lines(efficiency: dict, reference: str, paper: str) -> list[str]:
+    lines = []
+    for label, eff in efficiency.items():
+        parts = [f"{b}: " + (f"{e['matching_budget']:.1f} ({e['ratio']:.1f}x)" if e["ratio"] is not None
+                             else "not reached") for b, e in _by_number(eff)]
+        lines.append(f"- Budget {label} needs to match {reference} at each of its budgets: " + "; ".join(parts)
+                     + f" (the paper: {paper}).")
+    return lines
+
+
+def summary_05(curves: pd.DataFrame, ratios: pd.DataFrame, chosen: pd.DataFrame, demo: dict | None) -> dict:
+    gens = ratios[ratios.axis == "generations"]
+    return {"accuracy": _accuracy_by_method(curves), "efficiency": _efficiency(ratios),
             "reference_accuracy": _budget_key(gens.drop_duplicates("reference_budget")
                                               .set_index("reference_budget")["reference_accuracy"].to_dict()),
             "chosen_oracle": {str(b): _budget_key(g.set_index("budget")["method"].to_dict())
@@ -494,11 +516,7 @@ def findings_05(s: dict) -> str:
     budgets = [b for b, _ in _by_number(bon)]
     lines = [f"- Compute-optimal (oracle bins) minus best-of-N weighted at equal budget: "
              + ", ".join(f"{_pts(opt[b] - bon[b])} at N = {b}" for b in budgets if b in opt) + "."]
-    for label, eff in s["efficiency"].items():
-        parts = [f"{b}: " + (f"{e['matching_budget']:.1f} ({e['ratio']:.1f}x)" if e["ratio"] is not None
-                             else "not reached") for b, e in _by_number(eff)]
-        lines.append(f"- Budget {label} needs to match best-of-N weighted at each of its budgets: "
-                     + "; ".join(parts) + " (the paper: about 4x less).")
+    lines += _efficiency_lines(s["efficiency"], "best-of-N weighted", "about 4x less")
     picks = "; ".join(f"bin {b}: " + ", ".join(f"{m} at {n}" for n, m in _by_number(by)) for b, by in
                       _by_number(s["chosen_oracle"]))
     lines.append(f"- Chosen per oracle bin (on all problems): {picks}.")
@@ -516,13 +534,6 @@ def summary_06(data: dict, record: dict, losses: pd.DataFrame, steps: pd.DataFra
                policy_pass1: float, budget: int) -> dict:
     by_step = steps.set_index("step")["accuracy"]
     marks = sorted({1, 2, 4, *[2 ** k for k in range(3, 12)]} & set(by_step.index.astype(int)))
-    gens = ratios[ratios.axis == "generations"]
-
-    def curves_of(table: pd.DataFrame | None) -> dict:
-        if table is None:
-            return {}
-        acc = table.pivot(index="budget", columns="method", values="accuracy")
-        return {m: _budget_key(acc[m].dropna().to_dict()) for m in acc.columns}
 
     return {"budget": budget, "selector": selector, "policy_pass1": policy_pass1, "data": data,
             "revision_model": {"best_val_loss": record["best_val_loss"], "best_step": record["best_step"],
@@ -532,15 +543,12 @@ def summary_06(data: dict, record: dict, losses: pd.DataFrame, steps: pd.DataFra
             "pass1_by_step": {str(k): float(by_step[k]) for k in marks},
             "pass1_late": float(by_step[by_step.index > by_step.index.max() / 2].mean()),
             "flips": {k: _none_if_nan(v) for k, v in flip_rates.items()},
-            "versus": curves_of(versus),
+            "versus": _accuracy_by_method(versus),
             "selectors": {r["selector"]: {k: (_none_if_nan(v) if isinstance(v, float) else v) for k, v in r.items()
                                           if k != "selector"} for r in quality.to_dict("records")},
             "best_ratio": {r["bin"]: {k: v for k, v in r.items() if k != "bin"} for r in best_ratios.to_dict("records")},
-            "compute_optimal": curves_of(curves),
-            "efficiency": {label: {str(int(r.reference_budget)): {"matching_budget": _none_if_nan(r.matching_budget),
-                                                                  "ratio": _none_if_nan(r.ratio)}
-                                   for r in g.itertuples()} for label, g in gens.groupby("compared")},
-            "together": curves_of(together), "chain_cost": chain_cost}
+            "compute_optimal": _accuracy_by_method(curves), "efficiency": _efficiency(ratios),
+            "together": _accuracy_by_method(together), "chain_cost": chain_cost}
 
 
 def findings_06(s: dict) -> str:
@@ -578,11 +586,7 @@ def findings_06(s: dict) -> str:
                  f"{per_bin}. An interior optimum (better than both all parallel and one chain) in "
                  + (", ".join(f"bin {b}" for b in interior) if interior else "no bin")
                  + ". The paper: easy bins best fully sequential, harder bins an interior optimum.")
-    for label, eff in s["efficiency"].items():
-        parts = [f"{b}: " + (f"{e['matching_budget']:.1f} ({e['ratio']:.1f}x)" if e["ratio"] is not None
-                             else "not reached") for b, e in _by_number(eff)]
-        lines.append(f"- Budget {label} needs to match parallel best-of-N at each of its budgets: " + "; ".join(parts)
-                     + " (the paper: up to 4x less).")
+    lines += _efficiency_lines(s["efficiency"], "parallel best-of-N", "up to 4x less")
     sels = s["selectors"]
     ranked = sorted(sels.items(), key=lambda kv: -kv[1]["best_split_accuracy"])
     lines.append(f"- Selecting the revision model's attempts at budget {n} (best split; within-problem AUC): "

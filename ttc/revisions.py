@@ -311,40 +311,11 @@ def train_revision_model(items: list[Trajectory], problems: dict[str, W.Problem]
     weights of the lowest validation loss on held-out problems: the checkpoint just before the validation loss
     rises, evaluated `evals_per_epoch` times an epoch, training stopped `patience` evaluations after it."""
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
-    load = lambda: load_base(base_dir, "lm", seed=cfg.seed, max_positions=cfg.max_positions)  # noqa: E731
-    if not items:
-        return _untrained(load, tokenizer, out_dir, settings)
-    return train_and_save(out_dir, settings, load, tokenizer,
+    return train_and_save(out_dir, settings,
+                          lambda: load_base(base_dir, "lm", seed=cfg.seed, max_positions=cfg.max_positions), tokenizer,
                           lambda: sft_examples(items, problems, tokenizer, cfg.max_positions), token_loss,
                           cfg.finetune_config(), what="revision model", extra={"trajectories": len(items)},
                           progress=progress)
-
-
-def _untrained(load, tokenizer, out_dir, settings: dict) -> dict:
-    """Without a single correct answer there is nothing to fine-tune on (a policy that never solves its training
-    problems, as the tiny profile's): the revision model is the policy at the extended positions, and its record
-    says so."""
-    import json
-
-    from ttc.finetune import RECORD
-    from ttc.store import plain, reusable, write_dir
-
-    out_dir = Path(out_dir)
-    if reusable(out_dir, settings, "revision model"):
-        return json.loads((out_dir / RECORD).read_text())
-    record = {"trajectories": 0, "best_val_loss": float("nan"), "best_step": 0, "steps": 0, "train_examples": 0,
-              "val_examples": 0, "val_problems": [], "curve": [], "settings": plain(settings),
-              "untrained": "the policy wrote no correct answer to its training problems: nothing to fine-tune on"}
-    model = load()
-
-    def fill(tmp: Path) -> None:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / RECORD).write_text(json.dumps(record, indent=1, sort_keys=True))
-
-    write_dir(out_dir, fill, settings)
-    print(f"revision model: {record['untrained']}; it is the policy, unchanged")
-    return record
 
 
 # --------------------------------------------------------------------------
