@@ -496,3 +496,100 @@ def plot_compute_optimal_revisions(curves: pd.DataFrame, ratios: pd.DataFrame, t
                  + _settings_line(profile, settings), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_exchange_matched(comparison: pd.DataFrame, matchings: tuple[str, ...], larger: str, profile: str,
+                          settings: dict) -> plt.Figure:
+    """Notebook 07, Fig. 9: per strategy (columns) and matching (rows), the relative change of accuracy from the
+    policy's compute-optimal test-time compute at the FLOPs-matched budget instead of the larger model's greedy
+    answer, per oracle bin, one bar per R; hatched where the matched budget lies beyond what was run (the largest
+    run stands in), with the budget compared at in the legend."""
+    theme()
+    strategies = list(dict.fromkeys(comparison["strategy"]))
+    fig, axes = plt.subplots(len(matchings), len(strategies), figsize=(5.6 * len(strategies), 4.2 * len(matchings)),
+                             squeeze=False, sharey=True)
+    bins = [b for b in dict.fromkeys(comparison["bin"]) if b.isdigit()]
+    ratios = sorted(comparison["ratio"].unique())
+    colors = sns.color_palette("crest", len(ratios))
+    width = 0.8 / len(ratios)
+    for i, matching in enumerate(matchings):
+        for j, strategy in enumerate(strategies):
+            ax = axes[i, j]
+            cell = comparison[(comparison.matching == matching) & (comparison.strategy == strategy)]
+            for k, (r, color) in enumerate(zip(ratios, colors)):
+                at = cell[cell.ratio == r]
+                if not len(at):
+                    continue
+                g, beyond, budget = at.set_index("bin").reindex(bins), bool(at.beyond_run.iloc[0]), int(at.budget.iloc[0])
+                note = " (target beyond run)" if beyond else " (target below run)" if at.below_run.iloc[0] else ""
+                x = np.arange(len(bins)) + (k - (len(ratios) - 1) / 2) * width
+                ax.bar(x, 100 * g["relative"], width, color=color, hatch="//" if beyond else None,
+                       edgecolor="white" if not beyond else "0.3", lw=0.5,
+                       label=f"R = {r:g}: budget {budget}{note}")
+                tie = (g["relative"] == 0).to_numpy()
+                ax.plot(x[tie], np.zeros(tie.sum()), "o", color=color, ms=4)
+            ax.axhline(0, color="0.2", lw=0.8)
+            ax.set_xticks(range(len(bins)), [f"bin {b}" for b in bins])
+            ax.set_xlim(-0.5, len(bins) - 0.5)
+            ax.set(ylabel="relative change of accuracy (%)" if j == 0 else "",
+                   title=f"{strategy}\nmatched in {matching}")
+            ax.legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"Test-time compute instead of pretraining, FLOPs-matched (Fig. 9): the policy's compute-optimal "
+                 f"test-time compute against {larger}'s greedy answer, by oracle bin (1 easiest; a dot: a tie; no bar: "
+                 f"{larger} answers none there)\n"
+                 + _settings_line(profile, settings), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_exchange_frontier(frontier: pd.DataFrame, reaches: pd.DataFrame, fit: dict, jones: float, profile: str,
+                           settings: dict) -> plt.Figure:
+    """Notebook 07, beyond the paper: (a-c) accuracy against total FLOPs per query at each R (each ladder model's
+    pretraining amortised over its lifetime's queries, plus its test-time FLOPs), each model's frontier over its
+    strategies and the compute-optimal envelope of the whole ladder; (d) at each accuracy target, the test-time
+    FLOPs each model needs against its pretraining FLOPs, with the pooled slope (the exchange rate)."""
+    theme()
+    ratios = sorted(frontier["ratio"].unique())
+    fig, axes = plt.subplots(1, len(ratios) + 1, figsize=(5.2 * (len(ratios) + 1), 4.8))
+    models = list(dict.fromkeys(frontier["model"]))
+    colors = dict(zip(models, sns.color_palette("flare", len(models))))
+    for ax, r in zip(axes, ratios):
+        at = frontier[frontier.ratio == r]
+        for name in models:
+            g = at[at.model == name].sort_values("total_flops")
+            ax.scatter(g.total_flops, g.accuracy, s=8, color=colors[name], alpha=0.35, lw=0)
+            ax.plot(g.total_flops, g.accuracy.cummax(), color=colors[name], lw=1.5, label=name, drawstyle="steps-post")
+        env = at[at.envelope].sort_values("total_flops")
+        ax.plot(env.total_flops, env.accuracy, color="k", ls="--", lw=1.2, marker="o", ms=3,
+                label="compute-optimal envelope", drawstyle="steps-post")
+        ax.set(xscale="log", xlabel="total FLOPs per query (pretraining amortised + test time)",
+               ylabel="test accuracy", title=f"R = D_inference / D_pretrain = {r:g}")
+        ax.legend(fontsize=7, loc="lower right")
+    ax = axes[-1]
+    inner = reaches[reaches.interior]
+    targets = sorted(inner.target.unique())
+    tcolors = sns.color_palette("viridis", max(len(targets), 1))
+    for t, color in zip(targets, tcolors):
+        g = inner[inner.target == t].sort_values("pretrain_flops")
+        ax.plot(g.pretrain_flops, g.test_time_flops, marker="o", color=color, label=f"accuracy {t:.1%}")
+    bounded = reaches[reaches.reached & ~reaches.interior]
+    ax.scatter(bounded.pretrain_flops, bounded.test_time_flops, marker="v", color="0.6", s=14,
+               label="at most (cheapest strategy already there)")
+    if len(inner) or len(bounded):
+        ax.set(xscale="log", yscale="log")
+    ax.set(xlabel="pretraining FLOPs of the model", ylabel="test-time FLOPs per query to reach it")
+    if np.isfinite(fit["slope"]):
+        trade = (f"10x pretraining replaces {fit['rate']:.3g}x test-time FLOPs" if fit["slope"] < 0 else
+                 f"10x pretraining needs {1 / fit['rate']:.3g}x the test-time FLOPs")
+        rate = (f"pooled slope {fit['slope']:.2f} (90%: {fit['slope_lo']:.2f} to {fit['slope_hi']:.2f}): {trade}\n"
+                f"(Jones, Hex: 10x replaces {jones:g}x); {fit['points']} points at {fit['targets_fitted']} targets")
+    else:
+        rate = "no target is reached by two models between strategies they ran: no exchange rate"
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_title("(d) the exchange rate", fontsize=10)
+    ax.text(0.02, 0.02, rate, transform=ax.transAxes, fontsize=7, va="bottom")
+    ax.legend(fontsize=6, loc="best")
+    fig.suptitle("Pretraining against test-time compute over the whole ladder (beyond the paper; Jones 2021)\n"
+                 + _settings_line(profile, settings), fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -24,7 +24,7 @@ from ttc.config import ROOT
 from ttc.store import figures_dir, plain, write_json
 from ttc.verifier_study import PERFECT_CHECKER, VERIFIERS, gain_column
 
-NOTEBOOKS = ("01", "seed_study", "02", "03", "04", "05", "06")  # in the README's order
+NOTEBOOKS = ("01", "seed_study", "02", "03", "04", "05", "06", "07")  # in the README's order
 README_START, README_END = "<!-- results: rendered by `python -m ttc.report readme` -->", "<!-- results end -->"
 
 
@@ -608,14 +608,142 @@ def findings_06(s: dict) -> str:
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------
+# 07: pretraining against test-time compute
+
+
+def summary_07(comparison: pd.DataFrame, fig1: pd.DataFrame, fit: dict, reaches: pd.DataFrame, cheapest: pd.DataFrame,
+               facts: pd.DataFrame, points: pd.DataFrame, m: float, larger: str, verifiers: dict, verifier_flops: dict,
+               agree: float) -> dict:
+    from ttc.exchange import JONES_EXCHANGE_RATE
+
+    matched = {}
+    for (strategy, matching, r), g in comparison.groupby(["strategy", "matching", "ratio"], sort=False):
+        by = g.set_index("bin")
+        matched.setdefault(strategy, {}).setdefault(matching, {})[str(r)] = {
+            "target": float(by["target"].iloc[0]), "budget": int(by["budget"].iloc[0]),
+            "beyond_run": bool(by["beyond_run"].iloc[0]), "below_run": bool(by["below_run"].iloc[0]),
+            "bins": {b: {"accuracy": row.accuracy, "larger_accuracy": row.larger_accuracy, "points": row.points,
+                         "relative": _none_if_nan(row.relative), "n_problems": int(row.n_problems)}
+                     for b, row in by.iterrows()}}
+    best = points.loc[points.groupby("model", sort=False)["accuracy"].idxmax()].set_index("model")
+    greedy_here = points[points.method == "greedy"].set_index("model")["accuracy"]  # on the exchange's problems
+    ladder = {name: {"parameters": int(r.parameters), "pretrain_flops": float(r.pretrain_flops), "greedy": float(r.greedy),
+                     "query_flops": float(r.query_flops), "exchange_greedy": float(greedy_here[name]),
+                     "best_accuracy": float(best.loc[name, "accuracy"]),
+                     "best_strategy": f"{best.loc[name, 'method']} at {int(best.loc[name, 'budget'])}",
+                     "best_flops": float(best.loc[name, "flops"])}
+              for name, r in facts.iterrows() if name in best.index}
+    reached = reaches.groupby("model", sort=False)["reached"].sum().to_dict()
+    return {"larger": larger, "m": m, "verifiers": verifiers, "verifier_pretrain_flops": verifier_flops,
+            "greedy_agreement": agree, "ladder": ladder, "matched": matched,
+            "fig1": [{k: (_none_if_nan(v) if isinstance(v, float) else v) for k, v in row.items()}
+                     for row in fig1.to_dict("records")],
+            "exchange": {k: (_none_if_nan(v) if isinstance(v, float) else v) for k, v in fit.items()}
+            | {"jones": JONES_EXCHANGE_RATE},
+            "targets": sorted(float(t) for t in reaches.target.unique()), "targets_reached": reached,
+            "cheapest": {str(r): {f"{t:.3f}": {"model": row.model, "bounded": bool(row.bounded)}
+                                  for t, row in g.set_index("target").iterrows()} for r, g in cheapest.groupby("ratio")}}
+
+
+def _signed(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:+.1f}%"
+
+
+def findings_07(s: dict) -> str:
+    from ttc.exchange_study import GENERATIONS, LEDGER, LEDGER_VERIFIER
+
+    larger, lines = s["larger"], []
+
+    def compared(by_ratio: dict) -> str:
+        return ", ".join(f"{v['budget']}" + ("*" if v["beyond_run"] else "") + ("'" if v["below_run"] else "")
+                         for _, v in _by_number(by_ratio))
+
+    ratios = [r for r, _ in _by_number(next(iter(s["matched"].values()))[GENERATIONS])]
+    gens = ", ".join(f"{_num(v['target'], 1)}" for _, v in _by_number(next(iter(s["matched"].values()))[GENERATIONS]))
+    lines.append(f"- Against {larger} ({s['m']:.1f}x the policy's parameters), the paper's multiplier allows {gens} "
+                 f"generations at R = {', '.join(ratios)}. Budgets compared at those R (* the target lies beyond every "
+                 "budget run, the largest stands in; ' below every budget run): "
+                 + "; ".join(f"{strategy}: in generations {compared(m[GENERATIONS])}, in ledger FLOPs "
+                             f"{compared(m[LEDGER])}, with the verifier's pretraining {compared(m[LEDGER_VERIFIER])}"
+                             for strategy, m in s["matched"].items()) + ".")
+    def paper(v) -> str:
+        return "–" if v is None else f"{v:+.1f}%"
+
+    table = ["| strategy | R | budget (generations) | easy: ours (paper) | medium: ours (paper) | hard: ours (paper) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for row in s["fig1"]:
+        table.append(f"| {row['strategy']} | {row['ratio']:g} | {row['budget']}{'*' if row['beyond_run'] else ''} | "
+                     + " | ".join(f"{_signed(None if row[f'{g} (ours)'] is None else row[f'{g} (ours)'] / 100)} "
+                                  f"({paper(row[f'{g} (paper)'])})" for g in ("easy", "medium", "hard")) + " |")
+    lines.append("- Fig. 1's table: the relative change of accuracy from test-time compute instead of the larger model's "
+                 "greedy answer, matched in generations (easy / medium / hard = oracle bins 1-2 / 3-4 / 5; n/a where "
+                 "the larger model answers none correctly):\n\n" + "\n".join(table) + "\n")
+    wins, ties, cells = [], [], 0
+    for strategy, by_matching in s["matched"].items():
+        for r, v in _by_number(by_matching[GENERATIONS]):
+            for b, cell in v["bins"].items():
+                if not b.isdigit():
+                    continue
+                cells += 1
+                if cell["points"] > 0:
+                    wins.append(f"{strategy}, R = {r}, bin {b} ({_pts(cell['points'])})")
+                elif cell["points"] == 0:
+                    ties.append(f"{strategy}, R = {r}, bin {b}")
+    lines.append(f"- Per oracle bin (matched in generations), test-time compute beats {larger} in {len(wins)} of "
+                 f"{cells} (strategy, R, bin) cells" + (": " + "; ".join(wins) if wins else "")
+                 + f"; ties in {len(ties)}; {larger}'s pretraining wins the other {cells - len(wins) - len(ties)}. "
+                 "The paper: test-time compute wins on easy and medium questions at low inference load (R << 1), "
+                 "pretraining on the hardest questions and under heavy load.")
+    ex = s["exchange"]
+    if ex["slope"] is not None:
+        trade = (f"10x more pretraining replaces {ex['rate']:.3g}x the test-time FLOPs" if ex["slope"] < 0 else
+                 f"10x more pretraining does not save test-time FLOPs at equal accuracy: it multiplies them by "
+                 f"{1 / ex['rate']:.3g}")
+        lines.append(f"- The exchange rate over the ladder: at equal accuracy, log test-time FLOPs against log "
+                     f"pretraining FLOPs has the pooled slope {ex['slope']:.2f} (90% over resampled problems: "
+                     f"{_num(ex['slope_lo'])} to {_num(ex['slope_hi'])}), from {ex['points']} points at "
+                     f"{ex['targets_fitted']} of {len(s['targets'])} accuracy targets (the models measured there: "
+                     f"{' and '.join(ex['models'])}): {trade} (Jones, Hex: 10x more training replaces {ex['jones']:g}x "
+                     "the test-time compute). Measured only where two models reach a target between strategies they "
+                     "ran.")
+    else:
+        lines.append(f"- No exchange rate: no accuracy target is reached by two ladder models between strategies they "
+                     f"ran (Jones, Hex: {ex['jones']:g}x).")
+    ladder = s["ladder"]
+    names = list(ladder)
+    pairs = []
+    for small, big in zip(names, names[1:]):
+        a, b = ladder[small], ladder[big]
+        pairs.append(f"{small}'s best {_pct(a['best_accuracy'])} ({a['best_strategy']}) against {big}'s greedy "
+                     f"{_pct(b['exchange_greedy'])}" + (" (never matched)" if a["best_accuracy"] < b["exchange_greedy"]
+                                                         else ""))
+    lines.append("- Each ladder model's best strategy run against the next larger model's greedy answer, on the "
+                 "exchange's problems: "
+                 + "; ".join(pairs) + ". Where a model's best stays below the next one's greedy accuracy, no "
+                 "test-time compute it ran replaces that model's pretraining.")
+    picks = []
+    for r, by_target in _by_number(s["cheapest"]):
+        models = list(dict.fromkeys(v["model"] for v in by_target.values()))
+        counts = {name: sum(v["model"] == name for v in by_target.values()) for name in models}
+        picks.append(f"R = {r}: " + ", ".join(f"{name} ({n} target{'s' if n != 1 else ''})" for name, n in counts.items()))
+    if picks and s["targets"]:
+        lines.append("- The cheapest model per accuracy target, pretraining amortised over its lifetime's queries: "
+                     + "; ".join(picks) + ".")
+    lines.append("- Greedy accuracy of the ladder: "
+                 + ", ".join(f"{name} {_pct(v['greedy'])}" for name, v in ladder.items()) + ".")
+    return "\n".join(lines)
+
+
 FINDINGS = {"01": findings_01, "02": findings_02, "03": findings_03, "04": findings_04, "05": findings_05,
-            "06": findings_06, "seed_study": findings_seed_study}
+            "06": findings_06, "07": findings_07, "seed_study": findings_seed_study}
 
 
 def readme_results(summaries: dict[str, dict], trials: dict | None = None) -> str:
     """The README's results section: each notebook's findings, rendered from its committed summary."""
     titles = {"01": "01, the ladder", "02": "02, difficulty", "03": "03, verifiers", "04": "04, search",
-              "05": "05, compute-optimal search", "06": "06, revisions", "seed_study": "the seed study (make seed-study)"}
+              "05": "05, compute-optimal search", "06": "06, revisions",
+              "07": "07, pretraining vs test-time compute", "seed_study": "the seed study (make seed-study)"}
     parts = [f"#### {titles[n]}\n\n{FINDINGS[n](s)}" for n, s in summaries.items()]
     if trials and trials.get("prm") and "03" in summaries:
         parts.insert(list(summaries).index("03") + 1,

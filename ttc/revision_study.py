@@ -183,3 +183,22 @@ def search_candidates(search_results: pd.DataFrame, problems: set[str], budgets:
                        & search_results.budget.isin(budgets)]
     return s.assign(method="search, " + s["method"])[["problem_id", "budget", "method", "correct", "bin",
                                                       "predicted_bin", "flops"]]
+
+
+POLICY_BEST_OF_N = "search: best-of-N weighted (the policy)"
+
+
+def search_and_revisions(search_results: pd.DataFrame, cands: pd.DataFrame, n_splits: int,
+                         seed: int) -> pd.DataFrame | None:
+    """Compute-optimal over notebook 04's search strategies and the revision splits together (`compare`), at the
+    budgets both ran, on the chains' problems; beside the policy's best-of-N weighted and the revision model's
+    parallel best-of-N. None when they ran no budget in common."""
+    common = sorted(set(search_results.budget) & set(cands.budget))
+    if not common:
+        return None
+    revisions = cands[cands.budget.isin(common)]
+    both = pd.concat([search_candidates(search_results, set(cands.problem_id), set(common)), revisions],
+                     ignore_index=True)
+    refs = pd.concat([both[both.method == "search, best-of-N weighted"].assign(method=POLICY_BEST_OF_N),
+                      parallel_reference(revisions)])
+    return compare(both, refs, n_splits, seed)[0]

@@ -26,6 +26,7 @@ import yaml
 from ttc import world as W
 from ttc.config import ROOT, ConfigError, as_tuple, check_fields, check_profile, check_range
 from ttc.evaluate import EvalConfig
+from ttc.exchange import ExchangeConfig
 from ttc.lm import LADDER, Ladder, model_record
 from ttc.pool import PoolConfig, pool_settings
 from ttc.pretrain import PretrainConfig
@@ -139,6 +140,7 @@ class StudyConfig:
     search: SearchSweepConfig
     selection: SelectionConfig
     revisions: RevisionConfig
+    exchange: ExchangeConfig
 
     def __post_init__(self):
         if self.verifier_base not in self.ladder.names:
@@ -224,6 +226,10 @@ class StudyConfig:
                                      n_test_problems=p["n_revision_problems"],
                                      chain_temperature=p["revision_chain_temperature"],
                                      verifier=p["revision_verifier"], seed=seed),
+            exchange=ExchangeConfig(ratios=p["exchange_ratios"], larger=p["exchange_larger"],
+                                    n_problems=p["n_exchange_problems"], samples=p["exchange_samples"],
+                                    n_targets=p["n_exchange_targets"], n_repeats=p["n_repeats"], n_boot=p["n_boot"],
+                                    seed=seed),
         )
 
 
@@ -427,6 +433,13 @@ class Study:
         return {"eval": self.config.eval, "problems": [p.id for p in self.splits()["test"]],
                 "models": {name: model_record(self.model_dir(name)) for name in self.config.ladder.names}}
 
+    def read_ladder_results(self):
+        """Notebook 01's accuracy of every ladder model, one row per (model, test problem)."""
+        from ttc.store import read_table
+
+        return read_table(self.results / "01_base_models.parquet", self.ladder_results_settings(),
+                          "the ladder's accuracy", "notebook 01")
+
     # ---- revisions (notebook 06)
 
     def distinct_train_problems(self, start: int, n: int) -> list[W.Problem]:
@@ -476,6 +489,33 @@ class Study:
         return {"revision_model": self.revision_model_settings(), "budget": r.budget,
                 "temperature": r.chain_temperature, "max_new_tokens": r.max_new_tokens, "seed": r.seed}
 
+    def revision_selectors(self, table) -> list[str]:
+        """The verifiers notebook 06 scores the chains with: the ORM of revision outputs, the figures' selector,
+        notebook 04's search verifier, the paper's PRM and ORM, and the ceiling (the perfect checker)."""
+        from ttc.revisions import REVISION_ORM
+        from ttc.verifier_study import PERFECT_CHECKER, VERIFIERS
+
+        return list(dict.fromkeys([REVISION_ORM, self.revision_verifier(table), self.search_verifier(table),
+                                   *VERIFIERS.values(), PERFECT_CHECKER]))
+
+    def revision_scores_settings(self, name: str, made_with: dict) -> dict:
+        """What one selector's scores of the chains are made of (`made_with`: notebook 03's scores' settings)."""
+        from ttc.revisions import REVISION_ORM
+
+        return self.revision_orm_settings() if name == REVISION_ORM else made_with[name]
+
+    def revision_results_settings(self) -> dict:
+        table, made_with = self.read_verifier_ladder()
+        return {"chains": self.revision_chains_settings(),
+                "scores": {n: self.revision_scores_settings(n, made_with) for n in self.revision_selectors(table)}}
+
+    def read_revision_results(self):
+        """Notebook 06's table: every split of every budget, by every selector, per problem."""
+        from ttc.store import read_table
+
+        return read_table(self.results / "06_revision_results.parquet", self.revision_results_settings(),
+                          "the revision results", "notebook 06")
+
     def revision_verifier(self, table) -> str:
         """The selector of notebook 06's figures: `revision_verifier`, notebook 03's adopted verifier, or the
         ORM of revision outputs."""
@@ -489,6 +529,24 @@ class Study:
             raise ConfigError(f"revision_verifier={name!r} is neither {REVISION_ORM!r} nor in notebook 03's verifier "
                               f"ladder {list(table.index)}; use one of them, or 'adopted'")
         return name
+
+    def check_exchange(self) -> None:
+        """Notebook 07's settings against the ladder and the pool, before any work starts (here and not on
+        construction, so that a ladder changed for another notebook need not change notebook 07's settings)."""
+        cfg = self.config
+        ex, names = cfg.exchange, list(cfg.ladder.names)
+        if ex.larger not in names or names.index(ex.larger) <= names.index(cfg.ladder.policy):
+            raise ConfigError(f"exchange_larger={ex.larger!r} must be a ladder model larger than the policy "
+                              f"{cfg.ladder.policy!r}: one of {names[names.index(cfg.ladder.policy) + 1:]}")
+        if len(ex.samples) != len(names):
+            raise ConfigError(f"exchange_samples={list(ex.samples)} must give one sample count per ladder model "
+                              f"{names} ({len(names)} counts)")
+        if ex.samples[names.index(cfg.ladder.policy)] > cfg.pool.n:
+            raise ConfigError(f"exchange_samples gives the policy {ex.samples[names.index(cfg.ladder.policy)]} "
+                              f"samples, more than the pool's {cfg.pool.n} (n_pool): its samples are the pool's")
+        if ex.n_problems > cfg.world.n_test:
+            raise ConfigError(f"n_exchange_problems={ex.n_problems} exceeds the {cfg.world.n_test} test problems "
+                              f"(n_test)")
 
     # ---- the seed study (notebooks/seed_study.ipynb, `make seed-study`)
 
