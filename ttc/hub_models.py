@@ -1,0 +1,50 @@
+"""A real policy by name or path: any Hugging Face causal LM with its tokenizer, on the device and in the dtype a
+user would choose (issue 17: loading, before the sampler's non-Llama forward and the PRM adapters).
+
+Weights are never downloaded where the machine is offline: a model that is neither a local directory nor in the
+Hugging Face cache is one clear error naming it and how to provide it, raised before any work starts.
+
+Use: `model, tokenizer = load_causal_lm("Qwen/Qwen2.5-1.5B-Instruct")` or `load_causal_lm("/path/to/model")`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ttc.math500 import MissingResource
+
+
+def device_and_dtype(device: str | None = None, dtype: torch.dtype | None = None) -> tuple[str, torch.dtype]:
+    """CUDA in bfloat16 when a GPU is there, else the CPU in float32 (bf16 matrix products are ~100x slower on
+    CPUs without bf16 units); either can be given."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return device, dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+
+
+def _missing_model(name: str, why: str) -> MissingResource:
+    return MissingResource(
+        f"the model {name!r} is not available here ({why}). Give a local directory written by `save_pretrained` "
+        f"(config, safetensors weights and tokenizer), or a Hugging Face hub name that is in the local cache "
+        f"(HF_HOME, now {os.environ.get('HF_HOME', '~/.cache/huggingface')!r}); with HF_HUB_OFFLINE=1 (now "
+        f"{os.environ.get('HF_HUB_OFFLINE', 'unset')!r}) nothing is downloaded, so the cache must already hold it")
+
+
+def load_causal_lm(name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None):
+    """(model, tokenizer) of a causal LM from a local directory or the hub (safetensors only), in eval mode on
+    `device_and_dtype`'s choice."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(name_or_path).expanduser()
+    if not path.exists() and (name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1):
+        raise _missing_model(name_or_path, "no such directory")
+    source = str(path) if path.exists() else name_or_path
+    device, dtype = device_and_dtype(device, dtype)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, use_safetensors=True)
+    except (OSError, ValueError) as e:  # transformers' "not found", "offline" and "not a valid model" all land here
+        raise _missing_model(name_or_path, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    return model.to(device).eval(), tokenizer
