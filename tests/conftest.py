@@ -26,3 +26,14 @@ def tiny_model(tokenizer):
     model = build_model(LADDER["d16-l1"], tokenizer, seed=0)
     model.eval()
     return model
+
+
+def offline_error(code: str) -> str:
+    """What `code` prints in a fresh interpreter with HF_HUB_OFFLINE=1 and an empty Hugging Face cache (a fresh
+    one, so that the libraries read the variable at import)."""
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_HOME": "/nonexistent-hf-home"}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout

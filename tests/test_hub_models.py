@@ -1,10 +1,6 @@
 """A real policy by name or path: tiny random models of two architectures saved with save_pretrained and loaded by
 path through the code users use; a missing model is one clear error (no network)."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
@@ -13,6 +9,7 @@ from ttc.hub_models import device_and_dtype, load_causal_lm
 from ttc.math500 import MissingResource
 from ttc.sampling import Sampler
 from ttc.tokenizer import build_tokenizer
+from conftest import offline_error
 
 
 @pytest.mark.parametrize("architecture", ["llama", "gpt2"])
@@ -54,10 +51,8 @@ def test_a_missing_directory_is_one_clear_error(tmp_path):
 
 
 def test_offline_a_missing_hub_model_is_one_clear_error():
-    code = ("from ttc.hub_models import load_causal_lm\n"
-            "try:\n    load_causal_lm('nobody/no-such-model')\nexcept Exception as e:\n"
-            "    print(type(e).__name__, e)\n")
-    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_HOME": "/nonexistent-hf-home"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
+    out = offline_error("from ttc.hub_models import load_causal_lm\n"
+                        "try:\n"
+                        "    load_causal_lm('nobody/no-such-model')\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
     assert out.startswith("MissingResource") and "nobody/no-such-model" in out
     assert "HF_HUB_OFFLINE=1 (now '1')" in out and "save_pretrained" in out

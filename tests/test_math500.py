@@ -1,9 +1,5 @@
 """MATH-style problems from a local file, the last boxed answer, and grading with math-verify (no network)."""
 
-import os
-import subprocess
-import sys
-
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -11,6 +7,7 @@ from hypothesis import strategies as st
 
 from ttc.config import ConfigError
 from ttc.math500 import MissingResource, equivalent, grade, last_boxed, load_problems, prompt
+from conftest import offline_error
 
 FIXTURE = [  # (problem, gold answer, a completion, whether it is right)
     ("What is 1/2 as a decimal?", "0.5", "One half.\n\nSo \\boxed{\\frac{1}{2}}", True),
@@ -64,11 +61,8 @@ def test_extraction_never_raises_and_returns_balanced_contents(text):
 
 
 def test_offline_a_missing_data_set_is_one_clear_error():
-    # a fresh interpreter, so that datasets reads HF_HUB_OFFLINE at import, and an empty cache
-    code = ("from ttc.math500 import load_problems\n"
-            "try:\n    load_problems('nobody/no-such-math-set')\nexcept Exception as e:\n"
-            "    print(type(e).__name__, e)\n")
-    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_HOME": "/nonexistent-hf-home"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
+    out = offline_error("from ttc.math500 import load_problems\n"
+                        "try:\n"
+                        "    load_problems('nobody/no-such-math-set')\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
     assert out.startswith("MissingResource") and "nobody/no-such-math-set" in out
     assert "HF_HUB_OFFLINE=1 (now '1')" in out and "HF_HOME" in out and "local parquet or JSON" in out

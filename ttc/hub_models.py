@@ -9,12 +9,11 @@ Use: `model, tokenizer = load_causal_lm("Qwen/Qwen2.5-1.5B-Instruct")` or `load_
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
-from ttc.math500 import MissingResource
+from ttc.math500 import MissingResource, missing
 
 
 def device_and_dtype(device: str | None = None, dtype: torch.dtype | None = None) -> tuple[str, torch.dtype]:
@@ -25,11 +24,8 @@ def device_and_dtype(device: str | None = None, dtype: torch.dtype | None = None
 
 
 def _missing_model(name: str, why: str) -> MissingResource:
-    return MissingResource(
-        f"the model {name!r} is not available here ({why}). Give a local directory written by `save_pretrained` "
-        f"(config, safetensors weights and tokenizer), or a Hugging Face hub name that is in the local cache "
-        f"(HF_HOME, now {os.environ.get('HF_HOME', '~/.cache/huggingface')!r}); with HF_HUB_OFFLINE=1 (now "
-        f"{os.environ.get('HF_HUB_OFFLINE', 'unset')!r}) nothing is downloaded, so the cache must already hold it")
+    return missing("model", name, why, "a local directory written by `save_pretrained` (config, safetensors weights "
+                   "and tokenizer)")
 
 
 def load_causal_lm(name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None):

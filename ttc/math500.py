@@ -44,12 +44,16 @@ def _level(value) -> int:
     return int(text)
 
 
-def _missing(source: str, why: str) -> MissingResource:
+def missing(what: str, name: str, why: str, give: str) -> MissingResource:
+    """The one error for a model or data set that is not here: what it is, why, and how to provide it."""
     return MissingResource(
-        f"the data set {source!r} is not available here ({why}). Give a local parquet or JSON file with the columns "
-        f"{list(COLUMNS)}, or a Hugging Face hub name that is in the local cache (HF_HOME, now "
-        f"{os.environ.get('HF_HOME', '~/.cache/huggingface')!r}); with HF_HUB_OFFLINE=1 (now "
-        f"{os.environ.get('HF_HUB_OFFLINE', 'unset')!r}) nothing is downloaded, so the cache must already hold it")
+        f"the {what} {name!r} is not available here ({why}). Give {give}, or a Hugging Face hub name that is in the "
+        f"local cache (HF_HOME, now {os.environ.get('HF_HOME', '~/.cache/huggingface')!r}); with HF_HUB_OFFLINE=1 "
+        f"(now {os.environ.get('HF_HUB_OFFLINE', 'unset')!r}) nothing is downloaded, so the cache must already hold it")
+
+
+def _missing(source: str, why: str) -> MissingResource:
+    return missing("data set", source, why, f"a local parquet or JSON file with the columns {list(COLUMNS)}")
 
 
 def _read_local(path: Path):
