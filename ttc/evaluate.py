@@ -42,12 +42,14 @@ def evaluate(model, tokenizer, problems: list[W.Problem], n_samples: int, config
     prompts = [W.prompt(p) for p in problems]
     greedy = sampler.sample(prompts, n=1, temperature=0.0)
     sampled = sampler.sample(prompts, n=n_samples, temperature=config.temperature, seed=config.seed)
+    prompt_tokens = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
     rows = []
-    for p, g, s in zip(problems, greedy, sampled):
+    for p, g, s, t in zip(problems, greedy, sampled, prompt_tokens):
         correct = sum(W.grade(p, c.text) for c in s)
         rows.append({
             "problem_id": p.id, "family": p.family, "level": p.level, "n_steps": len(p.steps),
-            "greedy_correct": W.grade(p, g[0].text), "n_samples": n_samples, "n_correct": correct,
+            "greedy_correct": W.grade(p, g[0].text), "greedy_prompt_tokens": t, "greedy_tokens": g[0].n_tokens,
+            "n_samples": n_samples, "n_correct": correct,
             "pass1": correct / n_samples, "mean_tokens": sum(c.n_tokens for c in s) / n_samples,
         })
     return pd.DataFrame(rows)

@@ -12,7 +12,7 @@
    (`exchange_fit`); and the cheapest model for each target once pretraining is amortised at each R
    (`cheapest_by_ratio`).
 
-Use: `greedy = greedy_table(study)`; `tables = compute_optimal_tables(study)`; `curves = ladder_curves(...)`.
+Use: `greedy = greedy_answers(study.read_ladder_results())`; `tables = compute_optimal_tables(study)`; `curves = ladder_curves(...)`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ttc.compute import processing_flops
 from ttc.config import ConfigError
 from ttc.exchange import (cost_to_reach, exchange_rate, inference_multiplier, match_budget, matched_flops,
                           pooled_slope, queries)
-from ttc.store import build_in_chunks, reusable
+from ttc.store import reusable
 
 OPTIMAL = "compute-optimal (oracle bins)"
 STRATEGIES = ("search", "revisions", "search + revisions")
@@ -51,31 +51,16 @@ GREEDY, MAJORITY, WEIGHTED = "greedy", "majority vote", "best-of-N weighted"
 # Greedy answers of every ladder model, with their tokens
 
 
-def greedy_table(study, progress: bool = True) -> pd.DataFrame:
-    """Every ladder model's greedy answer to every test problem: whether it is right, its tokens and FLOPs,
-    and the model's parameters and pretraining FLOPs. Cached, one chunk per model."""
-    from ttc.lm import load_model
-    from ttc.sampling import Sampler
-
-    cfg = study.config
-    problems, names = study.splits()["test"], list(cfg.ladder.names)
-    settings = {"models": {n: study.model_record(n) for n in names}, "problems": [p.id for p in problems],
-                "max_new_tokens": cfg.pool.max_new_tokens}
-
-    def make_chunk(i: int) -> pd.DataFrame:
-        model, tokenizer, meta = load_model(study.model_dir(names[i]))
-        sampler = Sampler(model, tokenizer, batch_size=cfg.pool.batch_size, max_new_tokens=cfg.pool.max_new_tokens)
-        prompts = [W.prompt(p) for p in problems]
-        answers = sampler.sample(prompts, n=1, temperature=0.0)
-        prompt_tokens = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
-        return pd.DataFrame([{"model": names[i], "problem_id": p.id, "correct": W.grade(p, a[0].text),
-                              "prompt_tokens": t, "generated_tokens": a[0].n_tokens,
-                              "flops": processing_flops(meta["parameters"], t + a[0].n_tokens),
-                              "parameters": meta["parameters"], "pretrain_flops": meta["flops"],
-                              "pretrain_tokens": meta["tokens"]} for p, a, t in zip(problems, answers, prompt_tokens)])
-
-    return build_in_chunks(study.results / "07_greedy.parquet", settings, len(names), make_chunk,
-                           desc="greedy answers of the ladder", progress=progress)
+def greedy_answers(ladder_results: pd.DataFrame) -> pd.DataFrame:
+    """Every ladder model's greedy answer to every test problem, from notebook 01's evaluation
+    (`Study.read_ladder_results`): whether it is right, its tokens and FLOPs (the study's rule), and the model's
+    parameters and pretraining."""
+    t = ladder_results
+    return pd.DataFrame({"model": t.model, "problem_id": t.problem_id, "correct": t.greedy_correct.astype(bool),
+                         "prompt_tokens": t.greedy_prompt_tokens, "generated_tokens": t.greedy_tokens,
+                         "flops": processing_flops(t.parameters, t.greedy_prompt_tokens + t.greedy_tokens),
+                         "parameters": t.parameters, "pretrain_flops": t.pretrain_flops,
+                         "pretrain_tokens": t.pretrain_tokens})
 
 
 def ladder_facts(greedy: pd.DataFrame) -> pd.DataFrame:

@@ -108,15 +108,17 @@ def evaluate_model(model_dir: Path, name: str, problems: list[W.Problem], config
                    path: Path) -> pd.DataFrame:
     """Greedy accuracy and sampled pass@1 of one model on `problems`, one row per problem, cached at
     `path` and keyed by the evaluation settings, the problems and the model's own pretraining record."""
+    # "greedy_tokens": a table from before the greedy answers' token counts were kept is made again
     settings = {"eval": config, "n_samples": n_samples, "problems": [p.id for p in problems],
-                "model": model_record(model_dir)}
+                "model": model_record(model_dir), "greedy_tokens": True}
 
     def build() -> pd.DataFrame:
         model, tokenizer, meta = load_model(model_dir)
         ledger = Ledger()
         table = evaluate(model, tokenizer, problems, n_samples, config, ledger=ledger)
         table.insert(0, "model", name)
-        table["parameters"], table["pretrain_flops"] = meta["parameters"], meta["flops"]
+        for column, key in (("parameters", "parameters"), ("pretrain_flops", "flops"), ("pretrain_tokens", "tokens")):
+            table[column] = meta[key]
         table["eval_generated_tokens"] = ledger.generated_tokens  # the whole evaluation's, per row for tracing
         table["run_id"] = run_id(config, n_samples, settings["problems"], settings["model"])
         return table

@@ -613,8 +613,8 @@ def findings_06(s: dict) -> str:
 
 
 def summary_07(comparison: pd.DataFrame, fig1: pd.DataFrame, fit: dict, reaches: pd.DataFrame, cheapest: pd.DataFrame,
-               facts: pd.DataFrame, points: pd.DataFrame, m: float, larger: str, verifiers: dict, verifier_flops: dict,
-               agree: float) -> dict:
+               facts: pd.DataFrame, points: pd.DataFrame, m: float, larger: str, verifiers: dict,
+               verifier_flops: dict) -> dict:
     from ttc.exchange import JONES_EXCHANGE_RATE
 
     matched = {}
@@ -636,7 +636,7 @@ def summary_07(comparison: pd.DataFrame, fig1: pd.DataFrame, fit: dict, reaches:
               for name, r in facts.iterrows() if name in best.index}
     reached = reaches.groupby("model", sort=False)["reached"].sum().to_dict()
     return {"larger": larger, "m": m, "verifiers": verifiers, "verifier_pretrain_flops": verifier_flops,
-            "greedy_agreement": agree, "ladder": ladder, "matched": matched,
+            "ladder": ladder, "matched": matched,
             "fig1": [{k: (_none_if_nan(v) if isinstance(v, float) else v) for k, v in row.items()}
                      for row in fig1.to_dict("records")],
             "exchange": {k: (_none_if_nan(v) if isinstance(v, float) else v) for k, v in fit.items()}
