@@ -34,7 +34,7 @@ def test_bad_ladders_are_refused(names, policy, word):
 
 
 def test_unknown_profile_is_refused():
-    with pytest.raises(ConfigError, match="'huge'.*full, quick, tiny"):
+    with pytest.raises(ConfigError, match="'huge'.*full, math500, quick, tiny"):
         check_profile("huge")
 
 

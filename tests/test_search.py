@@ -19,6 +19,7 @@ class ScriptedPolicy:
     after the last step it writes the answer, right only if every step was."""
 
     n_parameters = 1000
+    step_separator = "\n"  # the synthetic world's
 
     def __init__(self, problems, tokenizer, p):
         self.by_prompt = {W.prompt(q): q for q in problems}

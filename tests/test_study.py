@@ -33,7 +33,7 @@ def test_every_profile_gives_every_parameter_and_builds():
     ({"verifier_base": "d64-l4"}, r"verifier_base='d64-l4' is not in the ladder"),
     ({"n_label_problems": 0}, r"n_label_problems=0 is out of range"),
     ({"verifier_lr": 7.0}, r"lr=7.0 is out of range"),
-    ({"profile": "huge"}, r"profile='huge' is not a known profile; use one of full, quick, tiny"),
+    ({"profile": "huge"}, r"profile='huge' is not a known profile; use one of full, math500, quick, tiny"),
     ({"seed_study_policy_seeds": 0}, r"policy_seeds=0 is out of range"),
     ({"axis_budgets": [4, 6]}, r"axis_budgets=\[4, 6\] must be distinct increasing multiples of the beam width 4"),
     ({"axis_verifiers": "PRM"}, r"axis_verifiers='PRM' must be a list"),

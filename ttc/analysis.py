@@ -102,16 +102,22 @@ def answers_of(column: pd.Series) -> list[str | None]:
     return [a if isinstance(a, str) else None for a in column]
 
 
-def accuracy_vs_n(pool: pd.DataFrame, answers: dict[str, str], rule: str, budgets: list[int],
+def accuracy_vs_n(pool: pd.DataFrame, answers: dict[str, str] | None, rule: str, budgets: list[int],
                   score: str | None = None, n_repeats: int = 8, seed: int = 0) -> pd.DataFrame:
     """Per problem and budget N: the fraction of `n_repeats` random N-subsets of the pool for which
     `rule` (see `ttc.selection`) picks the right answer. Each repeat takes the first N of one
-    random order, so budgets nest; problems keep their seeds whatever the rule or score."""
+    random order, so budgets nest; problems keep their seeds whatever the rule or score.
+
+    The right answer is `answers[problem]`; with `answers=None`, a picked answer is right when the pool's
+    samples that wrote it were graded right (its `correct` column: MATH's grading is math-verify's, not
+    string equality)."""
     from ttc.selection import select
 
     rows = []
     for pid, group in pool.groupby("problem_id", sort=True):
         ans = answers_of(group["answer"])
+        right = (answers[pid].__eq__ if answers is not None else
+                 {a: bool(c) for a, c in zip(ans, group["correct"]) if a is not None}.get)
         sc = group[score].to_numpy(dtype=float) if score else None
         if budgets[-1] > len(ans):
             raise ConfigError(f"budget {budgets[-1]} exceeds the pool's {len(ans)} samples of {pid}")
@@ -122,7 +128,7 @@ def accuracy_vs_n(pool: pd.DataFrame, answers: dict[str, str], rule: str, budget
             for j, n in enumerate(budgets):
                 idx = order[:n]
                 picked = select(rule, [ans[i] for i in idx], None if sc is None else sc[idx].tolist())
-                hits[j] += picked == answers[pid]
+                hits[j] += bool(right(picked)) if picked is not None else False
         rows += [{"problem_id": pid, "budget": n, "accuracy": h / n_repeats} for n, h in zip(budgets, hits)]
     return pd.DataFrame(rows)
 

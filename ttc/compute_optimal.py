@@ -18,6 +18,7 @@ import pandas as pd
 
 from ttc.config import ConfigError
 from ttc.search import STRATEGY, SearchConfig, config_for, run_search
+from ttc.worlds import SYNTHETIC, World
 
 
 def _accuracy_table(results: pd.DataFrame, bin_col: str, budget: int, strategy: tuple[str, ...]) -> pd.DataFrame:
@@ -149,7 +150,8 @@ def predicted_bin(mean_score: float, edges: list[float]) -> int:
 
 
 def run_policy(problems, sampler, verifier, strategies: pd.DataFrame, edges: list[float], budget: int,
-               n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 224, estimator=None) -> pd.DataFrame:
+               n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 224, estimator=None,
+               world: World = SYNTHETIC) -> pd.DataFrame:
     """Answer `problems` at `budget` the compute-optimal way: estimate each question's bin from
     `n_estimate` samples scored by `estimator` (the verifier whose scores made `edges`; by default
     `verifier`; no ground truth), then run the strategy chosen for that bin with `verifier`. One row
@@ -160,7 +162,7 @@ def run_policy(problems, sampler, verifier, strategies: pd.DataFrame, edges: lis
     if budget not in set(strategies["budget"]):
         raise ConfigError(f"budget={budget} has no chosen strategies; choose one of {sorted(set(strategies['budget']))}")
     estimate = run_search(problems, sampler, estimator or verifier, SearchConfig("best_of_n", budget=n_estimate, seed=seed,
-                                                                     max_new_tokens=max_new_tokens))
+                                                                     max_new_tokens=max_new_tokens), world)
     bins = {pid: predicted_bin(float(np.mean(s)) if len(s) else 0.0, edges)
             for pid, s in zip(estimate["problem_id"], estimate["scores"])}
     chosen = strategies[strategies["budget"] == budget].set_index("bin")
@@ -171,7 +173,7 @@ def run_policy(problems, sampler, verifier, strategies: pd.DataFrame, edges: lis
         row = chosen.loc[b]
         subset = [p for p in problems if bins[p.id] == b]
         cfg = config_for(row.to_dict(), budget, seed=seed, max_new_tokens=max_new_tokens)
-        tables.append(run_search(subset, sampler, verifier, cfg).assign(predicted_bin=b))
+        tables.append(run_search(subset, sampler, verifier, cfg, world).assign(predicted_bin=b))
     out = pd.concat(tables, ignore_index=True)
     cost = estimate.set_index("problem_id")[["generations", "generated_tokens", "verifier_tokens", "flops"]]
     return out.join(cost.add_prefix("estimate_"), on="problem_id")
@@ -242,12 +244,14 @@ def strategies(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def demo(problems, sampler, verifier, chosen: pd.DataFrame, edges: list[float], budget: int, oracle_bins: pd.Series,
-         n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 224, estimator=None) -> tuple[pd.DataFrame, dict]:
+         n_estimate: int = 4, seed: int = 0, max_new_tokens: int = 224, estimator=None,
+         world: World = SYNTHETIC) -> tuple[pd.DataFrame, dict]:
     """The policy (`run_policy` with the predicted-bin strategies) on `problems`, which should be
     held out of the choice; per-problem rows, and its accuracy, how often the estimated bin was the
     oracle's, and the share of FLOPs the estimation added."""
     answered = run_policy(problems, sampler, verifier, chosen[chosen.bins == "predicted"], edges, budget,
-                          n_estimate=n_estimate, seed=seed, max_new_tokens=max_new_tokens, estimator=estimator)
+                          n_estimate=n_estimate, seed=seed, max_new_tokens=max_new_tokens, estimator=estimator,
+                          world=world)
     answered["oracle_bin"] = answered["problem_id"].map(oracle_bins)
     total = answered[["flops", "estimate_flops"]].sum()
     return answered, {"problems": len(answered), "budget": budget, "accuracy": float(answered.correct.mean()),

@@ -9,6 +9,7 @@ Use: `model, tokenizer = load_causal_lm("Qwen/Qwen2.5-1.5B-Instruct")` or `load_
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -28,10 +29,11 @@ def _missing_model(name: str, why: str) -> MissingResource:
                    "and tokenizer)")
 
 
-def load_causal_lm(name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None):
-    """(model, tokenizer) of a causal LM from a local directory or the hub (safetensors only), in eval mode on
-    `device_and_dtype`'s choice."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load_pretrained(model_class, name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None,
+                    **kwargs):
+    """(model, tokenizer) of any transformers model class (a causal LM, a token classifier) from a local
+    directory or the hub (safetensors only), in eval mode on `device_and_dtype`'s choice."""
+    from transformers import AutoTokenizer
 
     path = Path(name_or_path).expanduser()
     if not path.exists() and (name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1):
@@ -39,8 +41,39 @@ def load_causal_lm(name_or_path: str, device: str | None = None, dtype: torch.dt
     source = str(path) if path.exists() else name_or_path
     device, dtype = device_and_dtype(device, dtype)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, use_safetensors=True)
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        model = model_class.from_pretrained(source, dtype=dtype, use_safetensors=True, **kwargs)
     except (OSError, ValueError) as e:  # transformers' "not found", "offline" and "not a valid model" all land here
         raise _missing_model(name_or_path, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
     return model.to(device).eval(), tokenizer
+
+
+def load_causal_lm(name_or_path: str, device: str | None = None, dtype: torch.dtype | None = None):
+    """(model, tokenizer) of a causal LM (a policy, a step-tag PRM) by name or path; see `load_pretrained`."""
+    from transformers import AutoModelForCausalLM
+
+    return load_pretrained(AutoModelForCausalLM, name_or_path, device, dtype)
+
+
+def model_files(name_or_path: str) -> Path:
+    """The directory that holds a model's files: the local directory, or the hub model's snapshot in the local
+    cache (never downloaded here); absent, one `MissingResource` naming it."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(name_or_path, local_files_only=True))
+    except Exception as e:  # not cached, or not a valid name: both mean "not here"
+        raise _missing_model(name_or_path, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+
+
+def given_model_record(name_or_path: str) -> dict:
+    """What identifies a given model's weights, for the settings of everything made with it (a pool drawn by
+    one model is never reused for another): its name, its config's hash, and its weights' files and sizes."""
+    folder = model_files(name_or_path)
+    config = folder / "config.json"
+    return {"name": name_or_path,
+            "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest() if config.exists() else None,
+            "weights": {f.name: f.stat().st_size for f in sorted(folder.glob("*.safetensors"))}}

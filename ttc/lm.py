@@ -97,7 +97,7 @@ class Ladder:
     """The sizes a study trains, and which of them is the policy (the base model)."""
 
     names: tuple[str, ...]
-    policy: str
+    policy: str | None  # None: the study's policy is a given model (ttc.given_models), and the ladder is not trained
 
     def __post_init__(self):
         object.__setattr__(self, "names", as_tuple(self.names))
@@ -108,7 +108,7 @@ class Ladder:
                               f"{sorted(LADDER)}")
         if len(self.names) < 4 or len(set(self.names)) != len(self.names):
             raise ConfigError(f"ladder={list(self.names)}: give at least 4 distinct sizes")
-        if self.policy not in self.names:
+        if self.policy is not None and self.policy not in self.names:
             raise ConfigError(f"policy={self.policy!r} is not in the ladder {list(self.names)}")
 
     def check_span(self, tokenizer) -> dict[str, int]:

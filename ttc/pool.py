@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ttc import text as T
 from ttc import world as W
 from ttc.config import check_fields, check_range
 from ttc.compute import Ledger
 from ttc.sampling import Sampler
 from ttc.store import build_in_chunks, chunk_seed
+from ttc.worlds import SYNTHETIC, World
 
 
 @dataclass(frozen=True)
@@ -43,15 +43,14 @@ class PoolConfig:
         check_range(self, "problems_per_chunk", 1)
 
 
-def _sample_chunk(sampler: Sampler, problems: list[W.Problem], cfg: PoolConfig, seed: int) -> pd.DataFrame:
-    samples = sampler.sample([W.prompt(p) for p in problems], n=cfg.n, temperature=cfg.temperature, seed=seed)
+def _sample_chunk(sampler: Sampler, problems: list, cfg: PoolConfig, seed: int, world: World) -> pd.DataFrame:
+    samples = sampler.sample([world.prompt(p) for p in problems], n=cfg.n, temperature=cfg.temperature, seed=seed)
     rows = []
     for p, completions in zip(problems, samples):
         for k, c in enumerate(completions):
-            answer = T.extract_answer(c.text)
+            answer = world.answer(c.text)
             rows.append({"problem_id": p.id, "sample": k, "text": c.text, "answer": answer,
-                         "correct": answer is not None and answer == p.answer, "n_tokens": c.n_tokens,
-                         "stop": c.stop})
+                         "correct": world.correct(p, answer), "n_tokens": c.n_tokens, "stop": c.stop})
     return pd.DataFrame(rows)
 
 
@@ -60,19 +59,20 @@ def pool_settings(cfg: PoolConfig, problems: list[W.Problem], policy_record: dic
     return {"pool": cfg, "problems": [p.id for p in problems], "policy": policy_record}
 
 
-def sample_pool(model, tokenizer, problems: list[W.Problem], cfg: PoolConfig, path: Path,
-                ledger: Ledger | None = None, progress: bool = True, policy_record: dict | None = None) -> pd.DataFrame:
+def sample_pool(model, tokenizer, problems: list, cfg: PoolConfig, path: Path,
+                ledger: Ledger | None = None, progress: bool = True, policy_record: dict | None = None,
+                world: World = SYNTHETIC) -> pd.DataFrame:
     """The pool for `problems` at `path` (parquet), sampled now unless it is there with the same settings.
 
     `policy_record` (`ttc.lm.model_record` of the policy) joins those settings,
-    so that a pool is never reused for a retrained policy.
+    so that a pool is never reused for a retrained policy. `world` (`ttc.worlds`) prompts and grades.
     """
     sampler = Sampler(model, tokenizer, batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
                       ledger=ledger)
     chunks = [problems[i:i + cfg.problems_per_chunk] for i in range(0, len(problems), cfg.problems_per_chunk)]
 
     def make_chunk(i: int) -> pd.DataFrame:
-        return _sample_chunk(sampler, chunks[i], cfg, seed=chunk_seed(cfg.seed, i))
+        return _sample_chunk(sampler, chunks[i], cfg, seed=chunk_seed(cfg.seed, i), world=world)
 
     return build_in_chunks(path, pool_settings(cfg, problems, policy_record), len(chunks), make_chunk,
                            desc=f"pool: {cfg.n} samples x {len(problems)} problems", progress=progress)

@@ -394,9 +394,10 @@ def findings_03(s: dict) -> str:
 # 04: search
 
 
-def summary_04(results: pd.DataFrame, by_bin: pd.DataFrame, verifier: str, axis: pd.DataFrame) -> dict:
+def summary_04(results: pd.DataFrame, by_bin: pd.DataFrame, verifier: str, axis: pd.DataFrame | None,
+               given_prm: bool = False) -> dict:
     """Notebook 04: the grid's accuracy with `verifier`, beam minus best-of-N by bin, and the search
-    against verifier quality (`ttc.verifier_axis.with_quality`'s table)."""
+    against verifier quality (`ttc.verifier_axis.with_quality`'s table; None where it was not run)."""
     acc = results.groupby(["method", "budget"])["correct"].mean().unstack("budget")
     problems = results.groupby("budget")["problem_id"].nunique()
     gap = by_bin.pivot_table(index=["bin", "budget"], columns="method", values="accuracy")
@@ -406,8 +407,9 @@ def summary_04(results: pd.DataFrame, by_bin: pd.DataFrame, verifier: str, axis:
                                                         "beam_minus_best_of_n": r.beam_minus_best_of_n,
                                                         "lo": r.lo, "hi": r.hi, "n_problems": int(r.n_problems)}
                                    for r in g.itertuples()}}
-              for name, g in axis.groupby("verifier", sort=False)}
-    return {"verifier": verifier, "accuracy": {m: _budget_key(r.dropna().to_dict()) for m, r in acc.iterrows()},
+              for name, g in axis.groupby("verifier", sort=False)} if axis is not None else {}
+    return {"verifier": verifier, "given_prm": given_prm,
+            "accuracy": {m: _budget_key(r.dropna().to_dict()) for m, r in acc.iterrows()},
             "problems": _budget_key(problems.to_dict()),
             "beam_minus_best_of_n_by_bin": {str(b): _budget_key(r.dropna().to_dict()) for b, r in beam_gap.iterrows()},
             "beam_minus_best_of_n": versus}
@@ -424,8 +426,9 @@ def findings_04(s: dict) -> str:
     ahead = [b for b in budgets if b in beam and beam[b] > bon[b]]
     best_search = {b: max(((acc[m][b], m) for m in order if m != "majority vote" and b in acc[m]), key=lambda x: x[0])
                    for b in budgets}
-    return (f"The grid searches with **{s['verifier']}** (notebook 03's adopted verifier unless `search_verifier` says "
-            "otherwise).\n\n"
+    chosen = ("the given PRM" if s.get("given_prm")
+              else "notebook 03's adopted verifier unless `search_verifier` says otherwise")
+    return (f"The grid searches with **{s['verifier']}** ({chosen}).\n\n"
             "| accuracy | " + " | ".join(f"N = {b}" for b in budgets) + " |\n| --- |" + " --- |" * len(budgets) +
             "\n" + rows + "\n\n" + "Problems per budget: " + ", ".join(f"{s['problems'][b]} at {b}" for b in budgets) +
             ".\n\n" + f"- Beam search (M = sqrt N) against best-of-N weighted: "

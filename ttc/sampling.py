@@ -1,8 +1,10 @@
 """The study's one way to draw text from a model: a batched KV-cache sampler with a compute ledger.
 
 Many prompts x many samples run as left-padded batches over a KV cache; each
-row stops at the end of the solution (the end-of-text token) or, with
-`until="step"`, at the end of the next step (a newline) too. Rows that share
+row stops at the end of the solution (the end-of-text token, or any of the
+model's end tokens) or, with `until="step"`, at the end of the next step too:
+where the step separator (the world's: a newline here, a blank line on MATH)
+appears, in one token or split over two. Rows that share
 a prompt (many samples of one question, rollouts of one prefix) share one
 pass over it, and finished rows leave the batch, so they stop costing compute. Llama-architecture models run
 through `LeanLlama` (the same weights, far less per-token overhead); any
@@ -25,7 +27,6 @@ from ttc import kernels
 from ttc.compute import Ledger, processing_flops
 from ttc.lean_llama import LeanLlama, supports
 from ttc.lm import count_parameters
-from ttc.tokenizer import newline_id
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,47 @@ def plan_runs(rows: list[tuple[int, str]], batch_size: int, max_prompt_tokens: f
         runs.append((start, end))
         start = end
     return runs
+
+
+@dataclass(frozen=True)
+class StepStops:
+    """The tokens that end a step written with `separator`: those whose text holds it whole (`whole`), and
+    pairs of consecutive tokens that hold it split at one point (`ends` then `starts`; a separator split over
+    three tokens is not seen). With the project's tokenizer and a newline, `whole` is the newline token alone.
+    A token that holds the separator and more text (a blank line and a word) ends the step with that text in
+    it: the world splits it into a step and the start of the next."""
+
+    whole: tuple[int, ...]
+    ends: tuple[int, ...] = ()
+    starts: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, tokenizer, separator: str) -> "StepStops":
+        if not separator:
+            raise ValueError("the step separator is empty: use the world's (a newline, or a blank line on MATH)")
+        texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False)
+        whole = tuple(i for i, t in enumerate(texts) if separator in t)
+        if not whole and len(separator) == 1:
+            raise ValueError(f"no token of the tokenizer writes {separator!r}: it cannot end a step")
+        ends, starts = set(), set()
+        for cut in range(1, len(separator)):
+            ends |= {i for i, t in enumerate(texts) if t.endswith(separator[:cut]) and i not in whole}
+            starts |= {i for i, t in enumerate(texts) if t.startswith(separator[cut:]) and i not in whole}
+        if not whole and not (ends and starts):
+            raise ValueError(f"no token or pair of tokens writes {separator!r}: it cannot end a step")
+        return cls(whole, tuple(sorted(ends)), tuple(sorted(starts)))
+
+
+def end_ids(model, tokenizer) -> tuple[int, ...]:
+    """The tokens that end a solution: the tokenizer's end-of-text and the model's own end tokens (a chat
+    model's end of turn), which its generation config names."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    config = getattr(model, "generation_config", None)
+    extra = getattr(config, "eos_token_id", None) if config is not None else None
+    ids |= set(extra if isinstance(extra, (list, tuple)) else [extra] if extra is not None else [])
+    if not ids:
+        raise ValueError("neither the tokenizer nor the model names an end-of-text token: a solution could not end")
+    return tuple(sorted(ids))
 
 
 def kv_bytes_per_token(model) -> float:
@@ -144,7 +186,7 @@ class Sampler:
     MIN_RUN_ROWS = 128  # below this, matmuls lose more than the cache gains (the ladder's largest model)
 
     def __init__(self, model, tokenizer, batch_size: int = 256, max_new_tokens: int = 224,
-                 ledger: Ledger | None = None, lean: bool = True):
+                 ledger: Ledger | None = None, lean: bool = True, step_separator: str = "\n"):
         if batch_size < 1 or max_new_tokens < 1:
             raise ValueError(f"batch_size={batch_size} and max_new_tokens={max_new_tokens} must be >= 1")
         self.model, self.tokenizer = model, tokenizer
@@ -152,9 +194,10 @@ class Sampler:
         self.ledger = ledger if ledger is not None else Ledger()
         self.n_parameters = count_parameters(model)
         self.max_prompt_tokens = self.PROMPT_CACHE_BYTES / kv_bytes_per_token(model)
-        self.eos, self.newline = tokenizer.eos_token_id, newline_id(tokenizer)
+        self.ends = end_ids(model, tokenizer)
+        self.step_separator, self.step_stops = step_separator, StepStops.of(tokenizer, step_separator)
         # Padding is masked out, so any id serves; many real tokenizers have no pad token.
-        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos
+        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.ends[0]
         self.lean = lean and supports(model)
         self._lean_forward = LeanLlama(model) if self.lean else None
 
@@ -178,18 +221,17 @@ class Sampler:
         # by text keep the rows of one prompt together, so that they share its pass.
         rows = sorted((len(encoded[p]), prompts[p], p, k) for p in range(len(prompts)) for k in range(n))
         generator = torch.Generator(device="cpu").manual_seed(seed)
-        stop_ids = {"answer": [self.eos], "step": [self.eos, self.newline], "length": []}[until]
         out: list[list[Completion | None]] = [[None] * n for _ in prompts]
         for start, end in plan_runs([(n_tokens, text) for n_tokens, text, _, _ in rows], self.batch_size,
                                     self.max_prompt_tokens, self.MIN_RUN_ROWS):
             chunk = rows[start:end]
-            completions = self._run_batch([encoded[p] for _, _, p, _ in chunk], temperature, stop_ids, max_new,
+            completions = self._run_batch([encoded[p] for _, _, p, _ in chunk], temperature, until, max_new,
                                           generator, n_steps)
             for (_, _, p, k), c in zip(chunk, completions):
                 out[p][k] = c
         return out  # type: ignore[return-value]
 
-    def _run_batch(self, prompts: list[list[int]], temperature: float, stop_ids: list[int], max_new: int,
+    def _run_batch(self, prompts: list[list[int]], temperature: float, until: str, max_new: int,
                    generator: torch.Generator, n_steps: int = 1) -> list[Completion]:
         batch, width = len(prompts), max(len(p) for p in prompts)
         # Each distinct prompt is processed once; its rows then share the cache.
@@ -212,25 +254,32 @@ class Sampler:
         generated = torch.full((batch, max_new), self.pad, dtype=torch.long)
         lengths = torch.full((batch,), -1, dtype=torch.long)  # set when a row stops; -1: still running
         stopped = torch.zeros(batch, dtype=torch.long)  # 0: length, 1: answer, 2: step
-        stops = torch.tensor(stop_ids)
-        by_step = self.newline in stop_ids
+        by_step, by_end = until == "step", until != "length"
+        ends = torch.tensor(self.ends)
+        step_whole, step_ends, step_starts = (torch.tensor(ids, dtype=torch.long) for ids in
+                                              (self.step_stops.whole, self.step_stops.ends, self.step_stops.starts))
+        split_steps = by_step and len(step_ends) > 0
         steps_left = torch.full((batch,), n_steps, dtype=torch.long)  # newlines still to write before stopping
         with torch.inference_mode():
             for t in range(max_new):
                 logits = logits.float().cpu()
                 token = logits.argmax(-1) if temperature == 0 else draw(logits, temperature, generator)
                 history[:, t] = token
-                if len(stop_ids) == 0:
-                    done = None
-                else:
-                    done = active & torch.isin(token, stops)
-                    if by_step and n_steps > 1:
-                        newline = done & (token == self.newline)
-                        steps_left[slots[newline]] -= 1
-                        done &= (token == self.eos) | (steps_left[slots] == 0)
+                done = None
+                if by_end:
+                    end = active & torch.isin(token, ends)
+                    done = end
+                    if by_step:
+                        step = active & ~end & torch.isin(token, step_whole)
+                        if split_steps and t > 0:
+                            step |= active & ~end & torch.isin(history[:, t - 1], step_ends) & torch.isin(token, step_starts)
+                        if n_steps > 1:
+                            steps_left[slots[step]] -= 1
+                            step &= steps_left[slots] == 0
+                        done = end | step
                 if done is not None and bool(done.any()):
                     lengths[slots[done]] = t + 1
-                    stopped[slots[done]] = torch.where(token[done] == self.eos, 1, 2)
+                    stopped[slots[done]] = torch.where(torch.isin(token[done], ends), 1, 2)
                     active &= ~done
                     n_active = int(active.sum())
                     if n_active == 0:

@@ -1,9 +1,11 @@
 """Search against a process reward model: best-of-N weighted, beam search, lookahead search (Sec. 5.2).
 
-Every method has one signature, `fn(problems, sampler, verifier, config) -> DataFrame`
+Every method has one signature, `fn(problems, sampler, verifier, config, world) -> DataFrame`
 (one row per problem: the chosen answer, the final candidates with their
 scores, and the compute spent on that problem), and is registered by name in
-`METHODS`. Problems move through search together, one round at a time, so
+`METHODS`. The world (`ttc.worlds`: the synthetic one by default, or MATH) says
+how a problem is prompted, how steps split and render, when a solution is done
+and how its answer is read and graded; the sampler must stop steps at its separator. Problems move through search together, one round at a time, so
 that every round is one batched sampler call and one batched verifier call.
 
 Budgets are in the paper's unit, generations: best-of-N and beam search with
@@ -29,8 +31,9 @@ from ttc.compute import Ledger, processing_flops
 from ttc.sampling import Sampler
 from ttc.selection import select
 from ttc.store import build_in_chunks, chunk_seed
-from ttc.text import extract_answer, has_answer_line, render, solution_lines
+from ttc.text import solution_lines
 from ttc.verifiers import Verifier
+from ttc.worlds import SYNTHETIC, World
 
 
 PAV_ALPHA = 1.0
@@ -166,39 +169,42 @@ def _score(verifier: Verifier, counts: dict[str, Ledger], rows: list[tuple[str, 
     return [s[-1] if s else 0.0 for s in _score_lines(verifier, counts, rows)]
 
 
-def _finished(lines: list[str], stop: str, n_tokens: int, cfg: SearchConfig) -> bool:
-    return stop != "step" or has_answer_line(lines) or n_tokens >= cfg.max_new_tokens
+def _finished(lines: list[str], stop: str, n_tokens: int, cfg: SearchConfig, world: World) -> bool:
+    return stop != "step" or world.finished(lines) or n_tokens >= cfg.max_new_tokens
 
 
-def _results(problems: list[W.Problem], finals: dict[str, list[tuple[list[str], float]]],
-             counts: dict[str, Ledger], cfg: SearchConfig, rounds: dict[str, int]) -> pd.DataFrame:
+def _results(problems: list, finals: dict[str, list[tuple[list[str], float]]],
+             counts: dict[str, Ledger], cfg: SearchConfig, rounds: dict[str, int], world: World) -> pd.DataFrame:
     rows = []
     for p in problems:
-        texts = ["\n".join(lines) for lines, _ in finals[p.id]]
+        texts = [world.separator.join(lines) for lines, _ in finals[p.id]]
         scores = [s for _, s in finals[p.id]]
-        answer = select("weighted", [extract_answer(t) for t in texts], scores)
+        answer = select("weighted", [world.answer(t) for t in texts], scores)
         rows.append({"problem_id": p.id, "method": cfg.name, "budget": cfg.budget, "n_beams": cfg.n_beams,
                      "beam_width": cfg.width if cfg.method != "best_of_n" else 0, "lookahead": cfg.lookahead,
-                     "answer": answer, "correct": answer is not None and answer == p.answer,
+                     "answer": answer, "correct": world.correct(p, answer),
                      "texts": texts, "scores": scores, "rounds": rounds.get(p.id, 1), **counts[p.id].as_dict()})
     return pd.DataFrame(rows)
 
 
-def best_of_n(problems: list[W.Problem], sampler: Sampler, verifier: Verifier, cfg: SearchConfig) -> pd.DataFrame:
+def best_of_n(problems: list, sampler: Sampler, verifier: Verifier, cfg: SearchConfig,
+              world: World = SYNTHETIC) -> pd.DataFrame:
     """N independent samples, scored by the verifier's last step, best-of-N weighted."""
     counts = _ledgers([p.id for p in problems])
-    rows = [(p.id, W.prompt(p)) for p in problems for _ in range(cfg.n_beams)]
+    rows = [(p.id, world.prompt(p)) for p in problems for _ in range(cfg.n_beams)]
+    questions = {p.id: world.question(p) for p in problems}
     completions = _sample(sampler, counts, rows, seed=cfg.seed, temperature=cfg.temperature,
                           max_new_tokens=cfg.max_new_tokens)
-    lines = [solution_lines(c.text) for c in completions]
-    scores = _score(verifier, counts, [(pid, prompt, ls) for (pid, prompt), ls in zip(rows, lines)])
+    lines = [world.steps(c.text) for c in completions]
+    scores = _score(verifier, counts, [(pid, questions[pid], ls) for (pid, _), ls in zip(rows, lines)])
     finals: dict[str, list] = {p.id: [] for p in problems}
     for (pid, _), ls, s in zip(rows, lines, scores):
         finals[pid].append((ls, s))
-    return _results(problems, finals, counts, cfg, {})
+    return _results(problems, finals, counts, cfg, {}, world)
 
 
-def beam_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier, cfg: SearchConfig) -> pd.DataFrame:
+def beam_search(problems: list, sampler: Sampler, verifier: Verifier, cfg: SearchConfig,
+                world: World = SYNTHETIC) -> pd.DataFrame:
     """Beam search with N beams of width M, with k-step lookahead when cfg.lookahead > 0.
 
     Each round every problem has N candidates: its kept beams, each extended
@@ -217,7 +223,8 @@ def beam_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier,
     the finished candidates are still combined by their own scores.
     """
     n, keep = cfg.n_beams, cfg.n_beams // cfg.width
-    prompts = {p.id: W.prompt(p) for p in problems}
+    prompts = {p.id: world.prompt(p) for p in problems}
+    questions = {p.id: world.question(p) for p in problems}
     counts = _ledgers(list(prompts))
     # (lines, tokens so far); a DVTS problem holds one beam per subtree, None once the subtree has stopped
     beams: dict[str, list] = {pid: [([], 0)] * keep if cfg.diverse else [([], 0)] for pid in prompts}
@@ -235,25 +242,25 @@ def beam_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier,
                 cycle = beams[pid]
                 expand = [(0, cycle[i % len(cycle)]) for i in range(n)]
             for tree, (lines, used) in expand:
-                rows.append((pid, render(prompts[pid], lines)))
+                rows.append((pid, world.render(prompts[pid], lines)))
                 parents.append((pid, lines, used, tree))
             rounds[pid] = r + 1
         steps = _sample(sampler, counts, rows, seed=chunk_seed(cfg.seed, r), temperature=cfg.temperature,
                         until="step", max_new_tokens=cfg.max_new_tokens)
         candidates, trees = [], []
         for (pid, lines, used, tree), c in zip(parents, steps):
-            new = lines + solution_lines(c.text)
-            candidates.append((pid, new, used + c.n_tokens, _finished(new, c.stop, used + c.n_tokens, cfg)))
+            new = lines + world.steps(c.text)
+            candidates.append((pid, new, used + c.n_tokens, _finished(new, c.stop, used + c.n_tokens, cfg, world)))
             trees.append(tree)
         scored_lines = [new for _, new, _, _ in candidates]
         if cfg.lookahead:
             todo = [i for i, (_, _, used, done) in enumerate(candidates) if not done]
-            rollouts = _sample(sampler, counts, [(candidates[i][0], render(prompts[candidates[i][0]], candidates[i][1]))
+            rollouts = _sample(sampler, counts, [(candidates[i][0], world.render(prompts[candidates[i][0]], candidates[i][1]))
                                                  for i in todo], seed=0, temperature=0.0, until="step",
                                n_steps=cfg.lookahead, max_new_tokens=cfg.max_new_tokens)
             for i, c in zip(todo, rollouts):
-                scored_lines[i] = candidates[i][1] + solution_lines(c.text)
-        per_line = _score_lines(verifier, counts, [(pid, prompts[pid], ls) for (pid, *_), ls in zip(candidates, scored_lines)])
+                scored_lines[i] = candidates[i][1] + world.steps(c.text)
+        per_line = _score_lines(verifier, counts, [(pid, questions[pid], ls) for (pid, *_), ls in zip(candidates, scored_lines)])
         scores = [s[-1] if s else 0.0 for s in per_line]
         # Process advantage: the parent prefix's score is that of the line before the candidate's new ones; a
         # first step has no scored parent, and all first steps share one, so it ranks by its own score.
@@ -284,7 +291,7 @@ def beam_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier,
         # Beams still running after the last round are kept too (they have no answer, so never win).
         pool = finished[pid] + [(beam[0], 0.0) for beam in beams[pid] if beam is not None]
         finals[pid] = sorted(pool, key=lambda x: -x[1])[:n]
-    return _results(problems, finals, counts, cfg, rounds)
+    return _results(problems, finals, counts, cfg, rounds, world)
 
 
 METHODS: dict[str, Callable[..., pd.DataFrame]] = {"best_of_n": best_of_n, "beam": beam_search,
@@ -292,8 +299,12 @@ METHODS: dict[str, Callable[..., pd.DataFrame]] = {"best_of_n": best_of_n, "beam
                                                     "pav": beam_search}
 
 
-def run_search(problems: list[W.Problem], sampler: Sampler, verifier: Verifier, cfg: SearchConfig) -> pd.DataFrame:
-    return METHODS[cfg.method](problems, sampler, verifier, cfg)
+def run_search(problems: list, sampler: Sampler, verifier: Verifier, cfg: SearchConfig,
+               world: World = SYNTHETIC) -> pd.DataFrame:
+    if sampler.step_separator != world.separator:
+        raise ConfigError(f"the sampler stops steps at {sampler.step_separator!r} but the {world.name} world "
+                          f"separates them with {world.separator!r}: build it with step_separator=world.separator")
+    return METHODS[cfg.method](problems, sampler, verifier, cfg, world)
 
 
 def search_configs(budgets: list[int], seed: int = 0, temperature: float = 1.0, max_rounds: int = 40,
@@ -319,11 +330,12 @@ def search_configs(budgets: list[int], seed: int = 0, temperature: float = 1.0, 
 
 
 def run_grid(problems_by_config: list[list[W.Problem]], sampler: Sampler, verifier: Verifier,
-             configs: list[SearchConfig], path, settings: dict, progress: bool = True) -> pd.DataFrame:
+             configs: list[SearchConfig], path, settings: dict, progress: bool = True,
+             world: World = SYNTHETIC) -> pd.DataFrame:
     """Every configuration on its problems, one resumable piece per configuration, cached at `path`;
     each row carries its configuration's STRATEGY fields."""
     def make_chunk(i: int) -> pd.DataFrame:
-        return run_search(problems_by_config[i], sampler, verifier, configs[i])
+        return run_search(problems_by_config[i], sampler, verifier, configs[i], world)
 
     keyed = {**settings, "configs": configs, "problems": [[p.id for p in ps] for ps in problems_by_config]}
     table = build_in_chunks(path, keyed, len(configs), make_chunk, desc="search configurations", progress=progress)
@@ -347,9 +359,9 @@ def search_problems(bins: pd.Series, problems: dict[str, W.Problem], budgets: tu
     return {b: [problems[i] for i in (top if b == max(budgets) else subset)] for b in budgets}
 
 
-def pool_baselines(scored_pool: pd.DataFrame, problems_at: dict[int, list[W.Problem]], tokenizer,
+def pool_baselines(scored_pool: pd.DataFrame, problems_at: dict[int, list], tokenizer,
                    policy_parameters: int, verifier_parameters: int, n_repeats: int = 8,
-                   seed: int = 0, score_column: str = "prm_last") -> pd.DataFrame:
+                   seed: int = 0, score_column: str = "prm_last", world: World = SYNTHETIC) -> pd.DataFrame:
     """Best-of-N weighted (by the verifier's last-step score, `score_column` of `scored_pool`) and
     majority vote read off the pool at every budget, on the problems searched there, in
     `run_search`'s table shape."""
@@ -359,7 +371,7 @@ def pool_baselines(scored_pool: pd.DataFrame, problems_at: dict[int, list[W.Prob
             rule = "weighted" if score else "majority"
             tables.append(best_of_n_from_pool(scored_pool, problems, [budget], rule, score,
                                               strategy_label(search), tokenizer, policy_parameters,
-                                              verifier_parameters, n_repeats=n_repeats, seed=seed)
+                                              verifier_parameters, n_repeats=n_repeats, seed=seed, world=world)
                           .assign(search=search, m_setting=0))
     return pd.concat(tables, ignore_index=True)
 
@@ -387,9 +399,9 @@ def over_optimisation(searched: pd.DataFrame, bins: pd.Series, problems: dict[st
     return top
 
 
-def best_of_n_from_pool(scored_pool: pd.DataFrame, problems: list[W.Problem], budgets: list[int], rule: str,
+def best_of_n_from_pool(scored_pool: pd.DataFrame, problems: list, budgets: list[int], rule: str,
                         score: str | None, name: str, tokenizer, policy_parameters: int, verifier_parameters: int,
-                        n_repeats: int = 8, seed: int = 0) -> pd.DataFrame:
+                        n_repeats: int = 8, seed: int = 0, world: World = SYNTHETIC) -> pd.DataFrame:
     """Best-of-N (or majority vote) read off the pool of notebook 02, in `run_search`'s table shape.
 
     `correct` is the fraction of `n_repeats` random N-subsets that pick the right answer; the
@@ -400,9 +412,10 @@ def best_of_n_from_pool(scored_pool: pd.DataFrame, problems: list[W.Problem], bu
 
     ids = [p.id for p in problems]
     pool = scored_pool[scored_pool.problem_id.isin(ids)]
-    accuracy = accuracy_vs_n(pool, {p.id: p.answer for p in problems}, rule, budgets, score=score,
+    gold = {p.id: p.answer for p in problems} if world.grades_by_equality else None  # else: the pool's grades
+    accuracy = accuracy_vs_n(pool, gold, rule, budgets, score=score,
                              n_repeats=n_repeats, seed=seed)
-    prompt_len = {p.id: len(ids_) for p, ids_ in zip(problems, tokenizer([W.prompt(p) for p in problems])["input_ids"])}
+    prompt_len = {p.id: len(ids_) for p, ids_ in zip(problems, tokenizer([world.prompt(p) for p in problems])["input_ids"])}
     mean_tokens = pool.groupby("problem_id")["n_tokens"].mean()
     rows = []
     for r in accuracy.itertuples():

@@ -27,7 +27,8 @@ from ttc import world as W
 from ttc.config import ROOT, ConfigError, as_tuple, check_fields, check_profile, check_range
 from ttc.evaluate import EvalConfig
 from ttc.exchange import ExchangeConfig
-from ttc.lm import LADDER, Ladder, model_record
+from ttc.given_models import ModelsConfig, check_notebook
+from ttc.lm import LADDER, Ladder, load_model, model_record
 from ttc.pool import PoolConfig, pool_settings
 from ttc.pretrain import PretrainConfig
 from ttc.probability_prm import ProbabilityPRMConfig
@@ -141,6 +142,7 @@ class StudyConfig:
     selection: SelectionConfig
     revisions: RevisionConfig
     exchange: ExchangeConfig
+    models: ModelsConfig
 
     def __post_init__(self):
         if self.verifier_base not in self.ladder.names:
@@ -173,7 +175,13 @@ class StudyConfig:
             raise ConfigError(f"missing parameters {missing}; a profile (params/<profile>.yaml) gives them all")
         p = {k: params[k] for k in PARAMETERS}
         profile_params(p["profile"])  # a known profile
-        seed, policy = p["seed"], p["policy"]
+        seed = p["seed"]
+        models = ModelsConfig(world=p["world"], math_source=p["math_source"], policy=p["policy"], prm=p["prm"],
+                              prm_kind=p["prm_kind"], prm_step_tag=p["prm_step_tag"],
+                              prm_good_token=p["prm_good_token"], prm_bad_token=p["prm_bad_token"],
+                              prm_separator=p["prm_separator"], prm_trust_remote_code=p["prm_trust_remote_code"])
+        # With a given policy the ladder is not trained; its sizes keep their checks, pretraining its settings.
+        policy = None if models.given else p["policy"]
         ladder = Ladder(names=p["ladder"], policy=policy)
         # Sections are built one by one, so that a bad value is reported with the first section it breaks.
         return cls(
@@ -185,7 +193,7 @@ class StudyConfig:
                                 modchain_operator_zipf=p["modchain_operator_zipf"]),
             ladder=ladder,
             pretrain=PretrainConfig(tokens=p["pretrain_tokens"], rows=p["pretrain_rows"], lr=p["pretrain_lr"],
-                                    lr_hidden=LADDER[policy].hidden, lr_width_power=p["pretrain_lr_width_power"],
+                                    lr_hidden=LADDER[policy or ladder.names[0]].hidden, lr_width_power=p["pretrain_lr_width_power"],
                                     compile=p["pretrain_compile"], seed=seed),
             seed_study=SeedStudyConfig(policy_seeds=p["seed_study_policy_seeds"],
                                        next_seeds=p["seed_study_next_seeds"]),
@@ -230,6 +238,7 @@ class StudyConfig:
                                     n_problems=p["n_exchange_problems"], samples=p["exchange_samples"],
                                     n_targets=p["n_exchange_targets"], n_repeats=p["n_repeats"], n_boot=p["n_boot"],
                                     seed=seed),
+            models=models,
         )
 
 
@@ -258,12 +267,24 @@ class Study:
         params |= {k: namespace[k] for k in PARAMETERS if k in namespace}
         return cls.from_params(params)
 
+    def check_models(self, notebook: str) -> None:
+        """Stop notebook `notebook` before any work when it cannot run on the study's world, policy and PRM
+        (the defaults, the synthetic world with the project's models, run everywhere)."""
+        check_notebook(self.config.models, notebook)
+
     # ---- the world and the ladder (notebook 01)
 
     @functools.cache
     def splits(self) -> dict[str, list[W.Problem]]:
+        """The world's splits: notebook 01's (synthetic), or the first n_test problems of `math_source` as the
+        test split (MATH: a given policy is not trained, so there are no training problems)."""
         from ttc.ladder_study import read_splits
 
+        models = self.config.models
+        if models.given:
+            from ttc.math500 import load_problems
+
+            return {"test": load_problems(models.math_source)[:self.config.world.n_test]}
         return read_splits(self.data, self.config.world)
 
     def test_problems(self) -> dict[str, W.Problem]:
@@ -277,8 +298,33 @@ class Study:
     def model_record(self, name: str) -> dict:
         return model_record(self.model_dir(name))
 
+    @property
+    def policy_name(self) -> str:
+        """The policy's name: a ladder size, or a given model's name or directory."""
+        return self.config.models.policy
+
     def policy_record(self) -> dict:
+        """What identifies the policy's weights (in the settings of everything it made)."""
+        if self.config.models.given:
+            from ttc.hub_models import given_model_record
+
+            return given_model_record(self.policy_name)
         return self.model_record(self.config.ladder.policy)
+
+    def load_policy(self):
+        """(model, tokenizer) of the policy: notebook 01's ladder model, or the given one (on CUDA in bf16 when
+        there is a GPU)."""
+        if self.config.models.given:
+            from ttc.hub_models import load_causal_lm
+
+            return load_causal_lm(self.policy_name)
+        return load_model(self.model_dir(self.config.ladder.policy))[:2]
+
+    def world(self, tokenizer=None):
+        """The step protocol (`ttc.worlds`) of the study's world; MATH's prompt uses the policy's chat template."""
+        from ttc.worlds import SYNTHETIC, MathWorld
+
+        return MathWorld(tokenizer) if self.config.models.given else SYNTHETIC
 
     # ---- the pool and difficulty (notebook 02)
 
@@ -402,21 +448,56 @@ class Study:
         return name
 
     def predicted_difficulty_settings(self) -> dict:
+        if self.config.models.given:  # the given PRM's scores, of notebook 04's search problems
+            return {"difficulty": self.difficulty_settings(), "prm_scores": self.search_verifier_settings()[1],
+                    "problems": "notebook 04's search problems"}
         return {"difficulty": self.difficulty_settings(), "prm_scores": self.line_scores_settings("prm")}
+
+    @property
+    def predicted_difficulty_path(self) -> tuple[Path, str]:
+        """Where the predicted bins are, and the notebook that makes them: notebook 03 bins its PRM's scores of the
+        whole pool; with given models (notebook 03 trains no PRM) notebook 04 bins the given PRM's."""
+        if self.config.models.given:
+            return self.results / "04_predicted_difficulty.parquet", "notebook 04"
+        return self.results / "03_predicted_difficulty.parquet", "notebook 03"
+
+    def load_predicted_bins_verifier(self, batch_size: int = 256):
+        """The verifier whose scores made the predicted bins: notebook 03's PRM; None with given models, where it
+        is the given PRM, which is also the search verifier (one copy of it is loaded)."""
+        if self.config.models.given:
+            return None
+        from ttc.verifiers import Verifier
+
+        return Verifier.load(self.verifier_dir("prm"), batch_size=batch_size)
 
     def read_predicted_difficulty(self):
         from ttc.store import read_table
 
-        return read_table(self.results / "03_predicted_difficulty.parquet", self.predicted_difficulty_settings(),
-                          "the predicted difficulty bins", "notebook 03").set_index("problem_id")
+        path, made_by = self.predicted_difficulty_path
+        return read_table(path, self.predicted_difficulty_settings(), "the predicted difficulty bins",
+                          made_by).set_index("problem_id")
 
     # ---- search (notebook 04)
 
     def search_verifier_settings(self) -> tuple[str, dict]:
-        """The name of notebook 04's search verifier, and the settings its scores were made with."""
+        """The name of notebook 04's search verifier, and the settings its scores were made with: notebook 03's
+        choice (synthetic), or the given PRM (its adapter's settings and what identifies its weights)."""
+        models = self.config.models
+        if models.given:
+            from ttc.hub_models import given_model_record
+
+            return models.prm, {"prm": models.prm_config, "weights": given_model_record(models.prm)}
         table, made_with = self.read_verifier_ladder()
         name = self.search_verifier(table)
         return name, made_with[name]
+
+    def load_search_verifier(self, batch_size: int = 256, ledger=None):
+        """Notebook 04's search verifier, ready to score: notebook 03's choice, or the given PRM."""
+        if self.config.models.given:
+            from ttc.prm_adapters import load_prm
+
+            return load_prm(self.config.models.prm_config, batch_size=batch_size, ledger=ledger)
+        return self.load_verifier(self.search_verifier_settings()[0], batch_size=batch_size, ledger=ledger)
 
     def search_results_settings(self) -> dict:
         name, made = self.search_verifier_settings()

@@ -57,10 +57,11 @@ def verifier_quality(line_scores: dict[str, pd.DataFrame], scored: pd.DataFrame,
     return aucs, pd.concat(step_cal), pd.concat(final_cal), within, by_bin
 
 
-def predicted_difficulty(scored: pd.DataFrame, difficulty: pd.DataFrame, seed: int) -> pd.DataFrame:
+def predicted_difficulty(scored: pd.DataFrame, difficulty: pd.DataFrame, seed: int,
+                         score: str = "prm_last") -> pd.DataFrame:
     """The oracle difficulty table with predicted bins beside it: quantile bins of the mean PRM
-    final score of each problem's pool samples (no ground truth)."""
-    predicted = scored.groupby("problem_id")["prm_last"].mean().reindex(difficulty.index)
+    final score (`score`) of each problem's pool samples (no ground truth)."""
+    predicted = scored.groupby("problem_id")[score].mean().reindex(difficulty.index)
     out = difficulty.copy()
     out["predicted_bin"] = difficulty_bins(predicted, seed=seed)
     out["mean_prm_final"] = predicted

@@ -37,6 +37,7 @@ from ttc.sampling import Sampler
 from ttc.store import build_in_chunks, check_artifact, chunk_seed, plain
 from ttc.text import render, solution_lines
 from ttc.tokenizer import newline_id
+from ttc.worlds import SYNTHETIC, World
 
 # --------------------------------------------------------------------------
 # Monte Carlo step labels
@@ -158,11 +159,12 @@ class Verifier:
 
 
 def score_in_batches(prompts: list[str], lines: list[list[str]], tokenizer, batch_size: int, ledger: Ledger,
-                     n_parameters: int, score_batch) -> tuple[list[list[float]], list[int]]:
-    """What every per-line scorer shares: each distinct non-empty (prompt, lines) pair is encoded once, in
-    length-sorted right-padded batches; `score_batch(ids, mask, chunk, encoded)` gives each pair's per-line
-    scores; the tokens read go to `ledger` at 2N FLOPs each. Returns the scores and, per pair, the tokens
-    read for it (its length the first time it occurs, 0 for a repeat or an empty pair)."""
+                     n_parameters: int, score_batch, encode=encode) -> tuple[list[list[float]], list[int]]:
+    """What every per-line scorer shares: each distinct non-empty (prompt, lines) pair is encoded once (by
+    `encode(tokenizer, prompt, lines) -> (ids, positions scored)`), in length-sorted right-padded batches;
+    `score_batch(ids, mask, chunk, encoded)` gives each pair's per-line scores; the tokens read go to `ledger`
+    at 2N FLOPs each. Returns the scores and, per pair, the tokens read for it (its length the first time it
+    occurs, 0 for a repeat or an empty pair)."""
     if len(prompts) != len(lines):
         raise ValueError(f"{len(prompts)} prompts but {len(lines)} line lists")
     keys = [(p, tuple(ls)) for p, ls in zip(prompts, lines)]
@@ -174,7 +176,8 @@ def score_in_batches(prompts: list[str], lines: list[list[str]], tokenizer, batc
     for start in range(0, len(unique), batch_size):
         chunk = unique[start:start + batch_size]
         encoded = [encode(tokenizer, p, list(ls)) for p, ls in chunk]
-        ids, mask = pad_batch([row for row, _ in encoded], tokenizer.pad_token_id)
+        # Padding is masked out, so any id serves; many real tokenizers have no pad token.
+        ids, mask = pad_batch([row for row, _ in encoded], tokenizer.pad_token_id or 0)
         for key, (row, _), values in zip(chunk, encoded, score_batch(ids, mask, chunk, encoded)):
             scores[key], lengths[key] = values, len(row)
         n_tokens = int(mask.sum())
@@ -257,10 +260,12 @@ def train_verifier(labels: pd.DataFrame, problems: dict[str, W.Problem], base_di
 # Scoring the sample pool
 
 
-def score_pool(verifier: Verifier, name: str, pool: pd.DataFrame, problems: dict[str, W.Problem], path: Path,
-               settings: dict, problems_per_chunk: int = 50, progress: bool = True) -> pd.DataFrame:
-    """Per distinct (problem, text) of the pool, and per line of it: the verifier's score and the
-    world's truth (`on_track`). Aggregate per sample with `ttc.selection.aggregate`.
+def score_pool(verifier: Verifier, name: str, pool: pd.DataFrame, problems: dict, path: Path,
+               settings: dict, problems_per_chunk: int = 50, progress: bool = True,
+               world: World = SYNTHETIC) -> pd.DataFrame:
+    """Per distinct (problem, text) of the pool, and per line (step) of it: the verifier's score and the
+    world's truth (`on_track`; None in a world without per-step truth, MATH). Aggregate per sample with
+    `ttc.selection.aggregate`.
 
     Cached at `path` (keyed by `settings`, which should hold the verifier's and the pool's) and
     built in resumable chunks of problems.
@@ -271,11 +276,11 @@ def score_pool(verifier: Verifier, name: str, pool: pd.DataFrame, problems: dict
 
     def make_chunk(i: int) -> pd.DataFrame:
         part = distinct[distinct.problem_id.isin(chunks[i])]
-        lines = [solution_lines(t) for t in part["text"]]
-        scores = verifier.score([W.prompt(problems[pid]) for pid in part["problem_id"]], lines)
+        lines = [world.steps(t) for t in part["text"]]
+        scores = verifier.score([world.question(problems[pid]) for pid in part["problem_id"]], lines)
         rows = []
         for pid, text, ls, sc in zip(part["problem_id"], part["text"], lines, scores):
-            truth = W.lines_on_track(problems[pid], ls)
+            truth = W.lines_on_track(problems[pid], ls) if world.has_step_truth else [None] * len(ls)
             rows += [{"problem_id": pid, "text": text, "line": j, "n_lines": len(ls), "score": s, "on_track": t}
                      for j, (s, t) in enumerate(zip(sc, truth))]
         return pd.DataFrame(rows, columns=["problem_id", "text", "line", "n_lines", "score", "on_track"])
