@@ -1,6 +1,7 @@
 # ttc: reproduce Snell et al. (2024) on a synthetic math world.
 #   make reproduce                 the whole study, full profile (figures/ are these)
 #   make reproduce PROFILE=quick   the same at small scale, in minutes (figures/quick/)
+#   make reproduce PARAMS="-p executor ray"   with the chunked builds on Ray (README: On a Ray cluster)
 #   make seed-study                the ladder at other training seeds (not part of reproduce)
 #   make test                      the test suite
 #   make bench                     the benchmarks (they print numbers; tests never time anything)
@@ -9,6 +10,7 @@
 # requirements.txt the first time a target needs it.
 
 PROFILE ?= full
+PARAMS ?=  # more papermill arguments for every notebook, e.g. PARAMS="-p executor ray"
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -43,7 +45,7 @@ params/%.yaml:
 # notebook without one, and the notebooks skip artifacts already on disk.
 data/$(PROFILE)/notebooks/%.ipynb: notebooks/%.ipynb params/$(PROFILE).yaml $(PACKAGE) | $(STAMP)
 	@mkdir -p $(dir $@)
-	$(BIN)/papermill $< $(@:.ipynb=.running.ipynb) -f params/$(PROFILE).yaml -k $(KERNEL) --cwd notebooks
+	$(BIN)/papermill $< $(@:.ipynb=.running.ipynb) -f params/$(PROFILE).yaml $(PARAMS) -k $(KERNEL) --cwd notebooks
 	mv $(@:.ipynb=.running.ipynb) $@
 
 # Each notebook reads what the ones before it wrote.
@@ -67,9 +69,10 @@ readme: | $(STAMP)  ## render the README's results section from the committed fi
 test: $(STAMP)  ## run the tests (every notebook runs at the tiny profile)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)  ## benchmarks: the sampler's speed against transformers' generate; pretraining eager vs compiled
+bench: $(STAMP)  ## benchmarks: the sampler against transformers' generate; pretraining eager vs compiled; the pool here vs on Ray
 	$(BIN)/python bench/bench_sampler.py
 	$(BIN)/python bench/bench_pretrain.py
+	$(BIN)/python bench/bench_ray.py
 
 lab: $(STAMP)  ## open JupyterLab on the project's kernel
 	$(BIN)/jupyter lab --notebook-dir=notebooks

@@ -20,6 +20,7 @@ import pandas as pd
 from ttc import world as W
 from ttc.config import check_fields, check_range
 from ttc.compute import Ledger
+from ttc.executors import ledgers_of
 from ttc.sampling import Sampler
 from ttc.store import build_in_chunks, chunk_seed
 from ttc.worlds import SYNTHETIC, World
@@ -75,7 +76,8 @@ def sample_pool(model, tokenizer, problems: list, cfg: PoolConfig, path: Path,
         return _sample_chunk(sampler, chunks[i], cfg, seed=chunk_seed(cfg.seed, i), world=world)
 
     return build_in_chunks(path, pool_settings(cfg, problems, policy_record), len(chunks), make_chunk,
-                           desc=f"pool: {cfg.n} samples x {len(problems)} problems", progress=progress)
+                           desc=f"pool: {cfg.n} samples x {len(problems)} problems", progress=progress,
+                           ledgers=ledgers_of(sampler))
 
 
 def problem_stats(pool: pd.DataFrame) -> pd.DataFrame:

@@ -41,6 +41,7 @@ from ttc import text as T
 from ttc import world as W
 from ttc.compute import processing_flops
 from ttc.config import ConfigError, check_fields, check_range
+from ttc.executors import ledgers_of
 from ttc.finetune import Example, FinetuneConfig, load_base, token_loss, train_and_save, value_loss
 from ttc.selection import majority, weighted
 from ttc.store import build_in_chunks, chunk_seed
@@ -152,7 +153,7 @@ def build_chains(sampler, problems: list[W.Problem], lengths: list[int], tempera
     return build_in_chunks(path, settings | {"problems": [p.id for p in problems], "lengths": list(lengths)},
                            len(chunks), lambda i: sample_chains(sampler, chunks[i], lengths, temperature,
                                                                 chunk_seed(seed, i), max_new_tokens),
-                           desc=what, progress=progress)
+                           desc=what, progress=progress, ledgers=ledgers_of(sampler))
 
 
 def staircase(budget: int) -> list[int]:
@@ -278,7 +279,8 @@ def sample_answers(sampler, problems: list[W.Problem], cfg: RevisionConfig, path
                              for p, row in zip(chunks[i], outs) for s, c in enumerate(row)])
 
     return build_in_chunks(path, settings | {"problems": [p.id for p in problems]}, len(chunks), make_chunk,
-                           desc=f"revision data: {cfg.n_samples} answers per problem", progress=progress)
+                           desc=f"revision data: {cfg.n_samples} answers per problem", progress=progress,
+                           ledgers=ledgers_of(sampler))
 
 
 def training_trajectories(answers, cfg: RevisionConfig) -> list[Trajectory]:

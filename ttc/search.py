@@ -28,6 +28,7 @@ import pandas as pd
 from ttc import world as W
 from ttc.config import ConfigError, check_fields, check_range
 from ttc.compute import Ledger, processing_flops
+from ttc.executors import ledgers_of
 from ttc.sampling import Sampler
 from ttc.selection import select
 from ttc.store import build_in_chunks, chunk_seed
@@ -338,7 +339,8 @@ def run_grid(problems_by_config: list[list[W.Problem]], sampler: Sampler, verifi
         return run_search(problems_by_config[i], sampler, verifier, configs[i], world)
 
     keyed = {**settings, "configs": configs, "problems": [[p.id for p in ps] for ps in problems_by_config]}
-    table = build_in_chunks(path, keyed, len(configs), make_chunk, desc="search configurations", progress=progress)
+    table = build_in_chunks(path, keyed, len(configs), make_chunk, desc="search configurations", progress=progress,
+                            ledgers=ledgers_of(sampler, verifier))
     # Piece i holds configuration i's problems in order, one row each: the fields follow from that.
     expected = [p.id for ps in problems_by_config for p in ps]
     if table["problem_id"].tolist() != expected:

@@ -324,24 +324,34 @@ def partial_dir(path: Path, settings: Any) -> Path:
 
 
 def build_in_chunks(path: Path, settings: dict, n_chunks: int, make_chunk: Callable[[int], pd.DataFrame],
-                    desc: str = "", progress: bool = True) -> pd.DataFrame:
+                    desc: str = "", progress: bool = True, ledgers: tuple = ()) -> pd.DataFrame:
     """The table at `path`, built as `n_chunks` pieces `make_chunk(i)` unless it is there.
 
     Each piece is written as it finishes, so an interrupted build resumes
     with the next piece; `settings` (everything that affects the table) is
     recorded with the table, so nothing made with other settings is reused.
+    Piece i must be a function of the settings and i alone (seeded by `chunk_seed`): the pieces not on disk run
+    here in order, or as Ray tasks in any order (`ttc.executors`, the study's `executor` parameter), with the
+    same table. `ledgers` are the compute ledgers `make_chunk` counts into: a remote piece's count is added to
+    them, so they read the same either way.
     """
+    from ttc import executors
+
     path = Path(path)
     if reusable(path, settings, "table"):
         return pd.read_parquet(path)
     partial = partial_dir(path, settings)
-    pieces = []
-    for i in tqdm(range(n_chunks), desc=desc, disable=not progress, unit="chunk"):
-        piece = partial / f"chunk-{i:05d}.parquet"
-        if not reusable(piece, settings | {"chunk": i}, "piece"):
-            write_table(piece, make_chunk(i), settings | {"chunk": i})
-        pieces.append(pd.read_parquet(piece))
-    table = pd.concat(pieces, ignore_index=True)
+    pieces = {i: partial / f"chunk-{i:05d}.parquet" for i in range(n_chunks)}
+    todo = [i for i in range(n_chunks) if not reusable(pieces[i], settings | {"chunk": i}, "piece")]
+    executor = executors.current()
+    with tqdm(total=n_chunks, initial=n_chunks - len(todo), desc=desc, disable=not progress, unit="chunk") as bar:
+        if executor.executor == "ray" and todo:
+            executors.run_on_ray(executor, todo, make_chunk, pieces, lambda i: settings | {"chunk": i}, ledgers, bar)
+        else:
+            for i in todo:
+                write_table(pieces[i], make_chunk(i), settings | {"chunk": i})
+                bar.update(1)
+    table = pd.concat([pd.read_parquet(pieces[i]) for i in range(n_chunks)], ignore_index=True)
     write_table(path, table, settings)
     shutil.rmtree(partial.parent, ignore_errors=True)
     return table

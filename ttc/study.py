@@ -27,6 +27,7 @@ from ttc import world as W
 from ttc.config import ROOT, ConfigError, as_tuple, check_fields, check_profile, check_range
 from ttc.evaluate import EvalConfig
 from ttc.exchange import ExchangeConfig
+from ttc.executors import ExecutorConfig, configure
 from ttc.given_models import ModelsConfig, check_notebook
 from ttc.lm import LADDER, Ladder, load_model, model_record
 from ttc.pool import PoolConfig, pool_settings
@@ -143,6 +144,7 @@ class StudyConfig:
     revisions: RevisionConfig
     exchange: ExchangeConfig
     models: ModelsConfig
+    executor: ExecutorConfig
 
     def __post_init__(self):
         if self.verifier_base not in self.ladder.names:
@@ -239,6 +241,9 @@ class StudyConfig:
                                     n_targets=p["n_exchange_targets"], n_repeats=p["n_repeats"], n_boot=p["n_boot"],
                                     seed=seed),
             models=models,
+            executor=ExecutorConfig(executor=p["executor"], ray_address=p["ray_address"],
+                                    ray_task_cpus=p["ray_task_cpus"], ray_task_gpus=p["ray_task_gpus"],
+                                    ray_max_retries=p["ray_max_retries"]),
         )
 
 
@@ -252,6 +257,7 @@ class Study:
     def __init__(self, config: StudyConfig, data: Path):
         self.config, self.data = config, Path(data)
         self.results = self.data / "results"
+        configure(config.executor)  # every chunked build of this process runs where the study says
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "Study":

@@ -31,6 +31,7 @@ from transformers import AutoTokenizer, LlamaForTokenClassification
 from ttc import world as W
 from ttc.config import check_fields, check_range
 from ttc.compute import Ledger, processing_flops
+from ttc.executors import ledgers_of
 from ttc.finetune import Example, FinetuneConfig, load_base, pad_batch, train_and_save, value_loss
 from ttc.lm import count_parameters, model_record
 from ttc.sampling import Sampler
@@ -104,7 +105,7 @@ def label_steps(policy, tokenizer, problems: list[W.Problem], cfg: LabelConfig, 
     return build_in_chunks(path, {"labels": cfg, "problems": [p.id for p in problems], "policy": policy_record},
                            len(chunks), make_chunk,
                            desc=f"PRM labels: {cfg.n_solutions} solutions x {cfg.n_rollouts} rollouts",
-                           progress=progress)
+                           progress=progress, ledgers=ledgers_of(sampler))
 
 
 # --------------------------------------------------------------------------
@@ -286,7 +287,7 @@ def score_pool(verifier: Verifier, name: str, pool: pd.DataFrame, problems: dict
         return pd.DataFrame(rows, columns=["problem_id", "text", "line", "n_lines", "score", "on_track"])
 
     return build_in_chunks(path, settings, len(chunks), make_chunk,
-                           desc=f"score the pool with the {name}", progress=progress)
+                           desc=f"score the pool with the {name}", progress=progress, ledgers=ledgers_of(verifier))
 
 
 def sample_scores(line_scores: pd.DataFrame, pool: pd.DataFrame, prefix: str) -> pd.DataFrame:
