@@ -4,6 +4,7 @@
 #   make reproduce PARAMS="-p executor ray"   with the chunked builds on Ray (README: On a Ray cluster)
 #   make seed-study                the ladder at other training seeds (not part of reproduce)
 #   make test                      the test suite
+#   make test-browser              JupyterLab driven by headless Chromium (installs Debian's chromium)
 #   make bench                     the benchmarks (they print numbers; tests never time anything)
 #   make lab                       JupyterLab on the project's kernel
 # A fresh clone needs nothing else: the virtual environment is made from
@@ -12,6 +13,8 @@
 PROFILE ?= full
 PARAMS ?=  # more papermill arguments for every notebook, e.g. PARAMS="-p executor ray"
 PYTHON ?= python3
+PORT ?= 8888
+IP ?= 127.0.0.1
 VENV := .venv
 BIN := $(VENV)/bin
 KERNEL := ttc
@@ -20,7 +23,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := $(patsubst notebooks/%,data/$(PROFILE)/notebooks/%,$(NOTEBOOKS))
 PACKAGE := $(wildcard ttc/*.py)
 
-.PHONY: help setup reproduce notebooks seed-study readme test bench lab clean-profile
+.PHONY: help setup reproduce notebooks seed-study readme test test-browser browser-deps bench lab clean-profile
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -67,15 +70,29 @@ readme: | $(STAMP)  ## render the README's results section from the committed fi
 	$(BIN)/python -m ttc.report readme
 
 test: $(STAMP)  ## run the tests (every notebook runs at the tiny profile)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not browser"
+
+# Debian's Chromium and its driver, for the browser test (root installs them; apt needs no network beyond
+# the Debian archive).
+CHROMIUM := $(shell command -v chromium 2>/dev/null)
+browser-deps:
+	@if [ -z "$(CHROMIUM)" ] || ! command -v chromedriver >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; fi
+
+test-browser: $(STAMP) browser-deps  ## a reader's path through JupyterLab in headless Chromium (screenshots: build/browser/)
+	$(BIN)/python -m pytest -q -m browser
 
 bench: $(STAMP)  ## benchmarks: the sampler against transformers' generate; pretraining eager vs compiled; the pool here vs on Ray
 	$(BIN)/python bench/bench_sampler.py
 	$(BIN)/python bench/bench_pretrain.py
 	$(BIN)/python bench/bench_ray.py
 
-lab: $(STAMP)  ## open JupyterLab on the project's kernel
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+# As root (most containers) JupyterLab refuses to start without --allow-root. The server's root is the
+# project, so that the executed copies under data/<profile>/notebooks/ open too; it starts in notebooks/.
+lab: $(STAMP)  ## JupyterLab on the project's kernel (PORT=8888, IP=127.0.0.1); prints the URL with its token
+	$(BIN)/jupyter lab --no-browser --ServerApp.ip=$(IP) --ServerApp.port=$(PORT) --ServerApp.port_retries=0 \
+		--ServerApp.root_dir=$(CURDIR) --ServerApp.default_url=/lab/tree/notebooks \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean-profile:  ## remove data/$(PROFILE) (models, tables, executed notebooks) to recompute it
 	rm -rf data/$(PROFILE)

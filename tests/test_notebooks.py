@@ -232,3 +232,27 @@ def test_bad_search_parameters_are_refused_before_any_model_loads(study_dirs):
             run("04_verifier_search", study_dirs / "bad.ipynb", **overrides)
     # Refused in the cell that validates the parameters: the next (which loads the models) never ran.
     assert not (study_dirs / "data").exists()
+
+
+def test_a_notebook_opened_before_its_inputs_exist_says_what_makes_them_in_one_message(study_dirs):
+    import nbformat
+
+    with pytest.raises(pm.PapermillExecutionError):
+        run("04_verifier_search", study_dirs / "early.ipynb")  # on a fresh clone: notebook 01 never ran
+    errors = [o for c in nbformat.read(study_dirs / "early.ipynb", as_version=4).cells
+              for o in c.get("outputs", []) if o.output_type == "error"]
+    assert len(errors) == 1 and errors[0].ename == "MissingArtifact"
+    assert ("run notebook 01 for this profile: `make data/tiny/notebooks/01_base_models.ipynb PROFILE=tiny`"
+            in errors[0].evalue)
+    # what the reader sees is the message alone, not a traceback through the library
+    assert errors[0].traceback == [f"MissingArtifact: {errors[0].evalue}"]
+
+
+def test_setting_the_profile_in_the_parameters_cell_switches_every_other_setting(study_dirs):
+    from ttc.study import PARAMETERS, Study, profile_params
+
+    full = profile_params("full")
+    reader = {k: full[k] for k in PARAMETERS} | {"profile": "tiny"}  # the cell as a reader leaves it
+    assert Study.from_namespace(reader).config == Study.from_params(profile_params("tiny")).config
+    edited = Study.from_namespace(reader | {"n_pool": 16})  # a value edited by hand wins over the profile's
+    assert edited.config.pool.n == 16 and edited.config.world.n_test == profile_params("tiny")["n_test"]

@@ -24,6 +24,11 @@ def profiles() -> tuple[str, ...]:
 class ConfigError(ValueError):
     """A setting that cannot work; the message says what would."""
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython (so JupyterLab and papermill's copies) shows this instead of the traceback: the message says
+        # what to change or run, and the library frames that raised it are not the reader's to fix.
+        return [f"{type(self).__name__}: {self}"]
+
 
 def check_profile(profile: object) -> str:
     if profile not in profiles():

@@ -10,7 +10,24 @@ from __future__ import annotations
 
 import matplotlib
 
-matplotlib.use("Agg")  # notebooks display the returned figure; nothing here needs a screen
+matplotlib.use("Agg")  # nothing here needs a screen; notebooks display the figure a cell returns (below)
+
+
+def _figures_as_pictures_in_notebooks() -> None:
+    """Under the Agg backend IPython shows a returned figure as text ("<Figure size ...>"), so executed notebooks
+    had no pictures: register the PNG formatter the inline backend would (without its drawing of every open
+    figure at the end of a cell, which would show each twice)."""
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        select_figure_formats(shell, {"png"})
+
+
+_figures_as_pictures_in_notebooks()
 
 import matplotlib.pyplot as plt
 import numpy as np

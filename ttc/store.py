@@ -190,11 +190,27 @@ def write_dir(path: Path, fill: Callable[[Path], None], settings: Any = None) ->
     return path
 
 
+def _make_hint(path: Path, made_by: str) -> str:
+    """The make target that runs notebook `made_by` ("notebook 01") for the profile `path` belongs to, when
+    both can be read off (a path under the data root, a numbered notebook), else nothing."""
+    import re
+
+    number = re.fullmatch(r"notebook (\d\d)", made_by)
+    try:
+        profile = Path(path).resolve().relative_to(_root("TTC_DATA_ROOT", ROOT / "data").resolve()).parts[0]
+    except (ValueError, IndexError):
+        return ""
+    notebooks = sorted((ROOT / "notebooks").glob(f"{number.group(1)}_*.ipynb")) if number else []
+    if not notebooks:
+        return ""
+    return f": `make data/{profile}/notebooks/{notebooks[0].name} PROFILE={profile}`, which runs the notebooks before it too"
+
+
 def check_artifact(path: Path, settings: Any = ANY, what: str = "artifact", made_by: str = "") -> dict:
     """The settings an artifact was made with, after checking it is whole and (unless `settings` is
     ANY) made with `settings`. `made_by` names the notebook or step that makes it, for the message."""
     path = Path(path)
-    how = f"run {made_by} for this profile" if made_by else "run the step that makes it"
+    how = f"run {made_by} for this profile{_make_hint(path, made_by)}" if made_by else "run the step that makes it"
     manifest = manifest_path(path)
     if not path.exists():
         raise MissingArtifact(f"{what} {path} does not exist: {how} (make reproduce runs the notebooks in order)")

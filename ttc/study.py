@@ -268,9 +268,14 @@ class Study:
 
     @classmethod
     def from_namespace(cls, namespace: dict[str, Any]) -> "Study":
-        """From a notebook's variables: the profile's parameters, overridden by those the notebook set."""
+        """From a notebook's variables: the parameters of its `profile`, overridden by those set to anything else
+        than the notebook's defaults (the full profile's). So a reader who sets `profile = "quick"` in the
+        parameters cell runs the quick profile's settings, a value edited by hand wins, and so does every value
+        papermill injects from `-f params/<profile>.yaml` or `-p`. (One case reads as not set: a value given
+        equal to the full profile's while another profile is chosen; edit that profile's file for it.)"""
+        defaults = profile_params("full")
         params = profile_params(namespace.get("profile", "full"))
-        params |= {k: namespace[k] for k in PARAMETERS if k in namespace}
+        params |= {k: namespace[k] for k in PARAMETERS if k in namespace and namespace[k] != defaults[k]}
         return cls.from_params(params)
 
     def check_models(self, notebook: str) -> None:
