@@ -37,3 +37,16 @@ def offline_error(code: str) -> str:
 
     env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_HOME": "/nonexistent-hf-home"}
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120).stdout
+
+
+def run_notebook(name: str, out, kernel_name: str = "python3", **overrides):
+    """Notebook `name` executed by papermill at the tiny profile, with `overrides`, into `out` (the way
+    `make reproduce` runs it: from notebooks/), in the data and figure roots the environment names."""
+    import papermill as pm
+    import yaml
+
+    from ttc.config import ROOT
+
+    params = yaml.safe_load((ROOT / "params" / "tiny.yaml").read_text()) | overrides
+    return pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=params,
+                               kernel_name=kernel_name, cwd=str(ROOT / "notebooks"), progress_bar=False)

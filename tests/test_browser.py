@@ -20,9 +20,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ttc.config import ROOT
+from conftest import run_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -53,21 +53,16 @@ def wait_for(condition, timeout: float, what: str, every: float = 0.5):
 def lab(tmp_path_factory):
     """JupyterLab on a free port with a token, serving a copy of the notebooks and an executed tiny-profile copy
     of notebook 01 (as `make reproduce PROFILE=tiny` leaves it); stopped, with its kernels, whatever happens."""
-    import papermill as pm
-
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
-    env = os.environ | {"TTC_DATA_ROOT": str(root / "data"), "TTC_FIGURES_ROOT": str(root / "figures")}
+    roots = {"TTC_DATA_ROOT": str(root / "data"), "TTC_FIGURES_ROOT": str(root / "figures")}
     executed = root / "data" / "tiny" / "notebooks" / f"{NOTEBOOK}.ipynb"
     executed.parent.mkdir(parents=True)
-    os.environ.update({k: env[k] for k in ("TTC_DATA_ROOT", "TTC_FIGURES_ROOT")})
-    try:
-        pm.execute_notebook(str(ROOT / "notebooks" / f"{NOTEBOOK}.ipynb"), str(executed), kernel_name="ttc",
-                            parameters=yaml.safe_load((ROOT / "params" / "tiny.yaml").read_text()),
-                            cwd=str(ROOT / "notebooks"), progress_bar=False)
-    finally:
-        for k in ("TTC_DATA_ROOT", "TTC_FIGURES_ROOT"):
-            os.environ.pop(k, None)
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in roots.items():
+            mp.setenv(k, v)
+        run_notebook(NOTEBOOK, executed, kernel_name="ttc")  # on the project's kernel, as make reproduce does
+    env = os.environ | roots
     # no "get notified about Jupyter news?" pop-up over the notebook (this machine is offline anyway)
     notification = root / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)

@@ -5,11 +5,10 @@ import json
 import pandas as pd
 import papermill as pm
 import pytest
-import yaml
 
-from ttc.config import ROOT
 from ttc.lm import LADDER, parameters_of
 from ttc.tokenizer import build_tokenizer
+from conftest import run_notebook
 
 
 @pytest.fixture
@@ -29,10 +28,7 @@ def study(tmp_path_factory):
         yield root
 
 
-def run(name, out, **overrides):
-    params = yaml.safe_load((ROOT / "params" / "tiny.yaml").read_text()) | overrides
-    return pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=params,
-                               kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False)
+run = run_notebook
 
 
 def test_notebook_01_base_models(study):

@@ -19,6 +19,7 @@ from ttc.prm_adapters import ClassificationPRM, PRMConfig, StepTagPRM, load_prm
 from ttc.sampling import Sampler, StepStops
 from ttc.search import SearchConfig, run_search
 from ttc.worlds import MathWorld
+from conftest import run_notebook
 
 # A small vocabulary, so that a random model writes step ends and boxed answers often enough to test them.
 WORDS = list("0123456789 +-=./{}\n") + ["\\boxed{", "\\frac"]
@@ -196,22 +197,13 @@ def given_model_params(tmp_path, math_file, **overrides) -> dict:
                                      "policy": policy, "prm": prm, "n_pool": 8, "max_new_tokens": 30} | overrides
 
 
-def run_notebook(name: str, out, params: dict):
-    import papermill as pm
-
-    from ttc.config import ROOT
-
-    return pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=params,
-                               kernel_name="python3", cwd=str(ROOT / "notebooks"), progress_bar=False)
-
-
 def test_notebooks_02_04_and_05_run_on_math_with_a_given_policy_and_prm(tmp_path, monkeypatch, math_file):
     monkeypatch.setenv("TTC_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.setenv("TTC_FIGURES_ROOT", str(tmp_path / "figures"))
     # half the problems searched, so that notebook 05's demo has held-out ones to answer
     params = given_model_params(tmp_path, math_file)
     results, figures = tmp_path / "data" / "math500" / "results", tmp_path / "figures" / "math500"
-    run_notebook("02_difficulty", tmp_path / "02.ipynb", params)
+    run_notebook("02_difficulty", tmp_path / "02.ipynb", **params)
     pool = pd.read_parquet(results / "02_pool.parquet")
     problems = load_problems(math_file)
     assert pool.groupby("problem_id").size().to_dict() == {p.id: 8 for p in problems}
@@ -221,7 +213,7 @@ def test_notebooks_02_04_and_05_run_on_math_with_a_given_policy_and_prm(tmp_path
     assert sorted(stats.level) == sorted(p.level for p in problems) and set(stats.family) == {"Prealgebra"}
     assert (figures / "02_difficulty.png").exists()
 
-    run_notebook("04_verifier_search", tmp_path / "04.ipynb", params)
+    run_notebook("04_verifier_search", tmp_path / "04.ipynb", **params)
     searched = pd.read_parquet(results / "04_search.parquet")
     table = pd.read_parquet(results / "04_search_results.parquet")
     assert {"beam M=sqrt N", "best-of-N weighted", "majority vote"} <= set(table.method)
@@ -237,7 +229,7 @@ def test_notebooks_02_04_and_05_run_on_math_with_a_given_policy_and_prm(tmp_path
     predicted = pd.read_parquet(results / "04_predicted_difficulty.parquet")  # the given PRM's bins
     assert sorted(predicted.problem_id) == sorted(searched.problem_id.unique())
 
-    run_notebook("05_compute_optimal_search", tmp_path / "05.ipynb", params)
+    run_notebook("05_compute_optimal_search", tmp_path / "05.ipynb", **params)
     assert (figures / "05_compute_optimal_search.png").exists()
     demo = json.loads((figures / "05_summary.json").read_text())["summary"]["demo"]
     assert demo["problems"] == 4  # held-out problems answered by the chosen strategies, on MATH
@@ -248,7 +240,7 @@ def test_a_notebook_that_cannot_run_on_given_models_says_why_and_stops_before_an
                                                                                        math_file, notebook):
     monkeypatch.setenv("TTC_DATA_ROOT", str(tmp_path / "data"))
     # a clean stop: papermill (and so `make reproduce`) goes on; the executed copy says why
-    out = run_notebook(notebook, tmp_path / "out.ipynb", given_model_params(tmp_path, math_file))
+    out = run_notebook(notebook, tmp_path / "out.ipynb", **given_model_params(tmp_path, math_file))
     ran = [c for c in out.cells if c.cell_type == "code" and c.get("execution_count")]
     printed = "".join(o.get("text", "") for o in ran[-1].outputs if o.get("name") == "stdout")
     assert printed.startswith(f"Skipped: notebook {notebook[:2]} does not run with world='math500'")

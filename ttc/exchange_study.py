@@ -27,7 +27,7 @@ from ttc.analysis import budgets_up_to, stratified_subset
 from ttc.compute import processing_flops
 from ttc.config import ConfigError
 from ttc.exchange import (cost_to_reach, exchange_rate, inference_multiplier, match_budget, matched_flops,
-                          pooled_slope, queries)
+                          pooled_slope)
 from ttc.store import reusable
 
 OPTIMAL = "compute-optimal (oracle bins)"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ttc.math500 import MissingResource, missing
+from ttc.math500 import MissingResource, first_line, missing
 
 
 def device_and_dtype(device: str | None = None, dtype: torch.dtype | None = None) -> tuple[str, torch.dtype]:
@@ -44,7 +44,7 @@ def load_pretrained(model_class, name_or_path: str, device: str | None = None, d
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         model = model_class.from_pretrained(source, dtype=dtype, use_safetensors=True, **kwargs)
     except (OSError, ValueError) as e:  # transformers' "not found", "offline" and "not a valid model" all land here
-        raise _missing_model(name_or_path, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        raise _missing_model(name_or_path, first_line(e)) from None
     return model.to(device).eval(), tokenizer
 
 
@@ -66,7 +66,7 @@ def model_files(name_or_path: str) -> Path:
     try:
         return Path(snapshot_download(name_or_path, local_files_only=True))
     except Exception as e:  # not cached, or not a valid name: both mean "not here"
-        raise _missing_model(name_or_path, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        raise _missing_model(name_or_path, first_line(e)) from None
 
 
 def given_model_record(name_or_path: str) -> dict:

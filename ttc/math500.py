@@ -58,6 +58,12 @@ def missing(what: str, name: str, why: str, give: str) -> MissingResource:
         f"(now {os.environ.get('HF_HUB_OFFLINE', 'unset')!r}) nothing is downloaded, so the cache must already hold it")
 
 
+def first_line(error: Exception) -> str:
+    """A library's error as one line for `missing`'s `why`: its type and the first line of its message."""
+    text = str(error)
+    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 def _missing(source: str, why: str) -> MissingResource:
     return missing("data set", source, why, f"a local parquet or JSON file with the columns {list(COLUMNS)}")
 
@@ -87,7 +93,7 @@ def load_problems(source: str = HUB_NAME, split: str = "test") -> list[MathProbl
 
             table = datasets.load_dataset(source, split=split).to_pandas()
         except Exception as e:  # the hub's errors differ by version and network state: all mean "not here"
-            raise _missing(source, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+            raise _missing(source, first_line(e)) from None
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise ConfigError(f"the data set {source!r} lacks the columns {missing}; a MATH-style set has {list(COLUMNS)}")

@@ -472,6 +472,16 @@ class Study:
             return self.results / "04_predicted_difficulty.parquet", "notebook 04"
         return self.results / "03_predicted_difficulty.parquet", "notebook 03"
 
+    def write_predicted_difficulty(self, scored, difficulty, score: str = "prm_last"):
+        """The predicted bins (`verifier_study.predicted_difficulty` of `score`, over `difficulty`'s problems),
+        written where `read_predicted_difficulty` reads them, with their settings; returned."""
+        from ttc.store import write_table
+        from ttc.verifier_study import predicted_difficulty
+
+        predicted = predicted_difficulty(scored, difficulty, self.config.seed, score=score)
+        write_table(self.predicted_difficulty_path[0], predicted.reset_index(), self.predicted_difficulty_settings())
+        return predicted
+
     def load_predicted_bins_verifier(self, batch_size: int = 256):
         """The verifier whose scores made the predicted bins: notebook 03's PRM; None with given models, where it
         is the given PRM, which is also the search verifier (one copy of it is loaded)."""
