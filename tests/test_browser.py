@@ -124,7 +124,13 @@ def open_notebook(browser, lab, relative: str):
     from selenium.webdriver.common.by import By
 
     browser.get(f"{lab['url']}/lab/tree/{relative}?token={lab['token']}")
-    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell"), 90, f"{relative} opening")
+    # the restored workspace shows the notebook opened before for a moment (notebooks/ and data/tiny/notebooks/
+    # hold files of the same name): wait until the current tab is this path, whose caption JupyterLab sets once
+    # the document has loaded
+    wait_for(lambda: [t for t in browser.find_elements(By.CSS_SELECTOR, "#jp-main-dock-panel li.lm-TabBar-tab.lm-mod-current")
+                      if f"Path: {relative}\n" in (t.get_attribute("title") or "")], 90, f"{relative} opening")
+    wait_for(lambda: (shown := panel(browser)) and shown.find_elements(By.CSS_SELECTOR, ".jp-Cell"), 30,
+             f"{relative} showing its cells")
     # the kernel: the notebook's own ("Python (ttc)"), started without asking
     wait_for(lambda: "Python (ttc)" in browser.find_element(By.CSS_SELECTOR, ".jp-Toolbar-kernelName").text, 60,
              "the kernel name in the toolbar")
@@ -135,7 +141,8 @@ def panel(browser):
     """The notebook on screen (a restored layout may hold others, hidden)."""
     from selenium.webdriver.common.by import By
 
-    return next(p for p in browser.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel") if p.is_displayed())
+    shown = [p for p in browser.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel") if p.is_displayed()]
+    return shown[0] if shown else None
 
 
 def kernel_idle(browser) -> bool:
@@ -184,6 +191,11 @@ def test_a_reader_sets_the_tiny_profile_and_runs_every_cell(lab, browser):
     figure = lab["root"] / "figures" / "tiny" / f"{NOTEBOOK}.png"
     before = figure.stat().st_mtime_ns
     open_notebook(browser, lab, f"notebooks/{NOTEBOOK}.ipynb")
+
+    def prompts():  # every code cell's prompt in the open notebook, on screen or not
+        return [p.get_attribute("textContent").strip() for p in
+                panel(browser).find_elements(By.CSS_SELECTOR, ".jp-CodeCell .jp-InputPrompt")]
+    assert not any(p.strip("[ ]:") for p in prompts()), f"not the committed, unexecuted notebook: {prompts()}"
     parameters = panel(browser).find_elements(By.CSS_SELECTOR, ".jp-CodeCell")[0]
     editor = parameters.find_element(By.CSS_SELECTOR, ".cm-content")
     browser.execute_script("arguments[0].scrollIntoView()", editor)
@@ -201,10 +213,6 @@ def test_a_reader_sets_the_tiny_profile_and_runs_every_cell(lab, browser):
     # Run > Run All Cells (the menu's own command: runmenu:run-all)
     wait_for(lambda: [e for e in browser.find_elements(By.CSS_SELECTOR, "li.lm-Menu-item[data-command='runmenu:run-all']")
                       if e.is_displayed() and "Run All Cells" in e.text], 10, "the Run menu opening")[0].click()
-
-    def prompts():  # every code cell's prompt in the open notebook, on screen or not
-        return [p.get_attribute("textContent").strip() for p in
-                panel(browser).find_elements(By.CSS_SELECTOR, ".jp-CodeCell .jp-InputPrompt")]
 
     def finished():
         now = prompts()
