@@ -337,6 +337,16 @@ class Study:
 
         return MathWorld(tokenizer) if self.config.models.given else SYNTHETIC
 
+    def search_sampler(self):
+        """(sampler, world) for search (notebooks 04 and 05): the policy's sampler at search's batch size and
+        length, stopping steps at the separator of the world it samples in (`run_search` refuses any other)."""
+        from ttc.sampling import Sampler
+
+        model, tokenizer = self.load_policy()
+        world, search = self.world(tokenizer), self.config.search
+        return Sampler(model, tokenizer, batch_size=search.batch_size, max_new_tokens=search.max_new_tokens,
+                       step_separator=world.separator), world
+
     # ---- the pool and difficulty (notebook 02)
 
     def pool_settings(self) -> dict:
