@@ -19,22 +19,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 KERNEL := ttc
 STAMP := $(VENV)/.installed
+# One instruction set for torch, MKL, oneDNN, numpy and OpenBLAS in every process make starts, so that the
+# same settings give the same bits on any x86-64 machine (ttc.determinism; TTC_DETERMINISTIC=0 turns it off).
+include ttc/pinned.env
+PINNED := $(shell sed -n 's/^\([A-Z_]*\)=.*/\1/p' ttc/pinned.env)
+ifneq ($(TTC_DETERMINISTIC),0)
+export $(PINNED)
+endif
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-EXECUTED := $(patsubst notebooks/%,data/$(PROFILE)/notebooks/%,$(NOTEBOOKS))
+# Where results go: data/, or TTC_DATA_ROOT (the executed copies go there too, beside their artifacts).
+DATA := $(or $(TTC_DATA_ROOT),data)
+EXECUTED := $(patsubst notebooks/%,$(DATA)/$(PROFILE)/notebooks/%,$(NOTEBOOKS))
 PACKAGE := $(wildcard ttc/*.py)
 
-.PHONY: help setup reproduce notebooks seed-study readme test test-browser browser-deps bench lab clean-profile
+.PHONY: help setup reproduce notebooks seed-study readme test test-browser browser-deps bench lab clean-profile verify golden
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
 	@echo "profiles (PROFILE=...): $(basename $(notdir $(wildcard params/*.yaml)))  [default: full]"
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml ttc/pinned.env
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
-	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (ttc)" >/dev/null
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (ttc)" \
+		$(foreach k,$(PINNED),--env $(k) "$($(k))") >/dev/null
 	touch $@
 
 setup: $(STAMP)  ## create the virtual environment and the Jupyter kernel
@@ -46,7 +56,7 @@ params/%.yaml:
 # Each notebook's executed copy is its target, written only when the notebook
 # ran to the end: an interrupted `make reproduce` resumes at the first
 # notebook without one, and the notebooks skip artifacts already on disk.
-data/$(PROFILE)/notebooks/%.ipynb: notebooks/%.ipynb params/$(PROFILE).yaml $(PACKAGE) | $(STAMP)
+$(DATA)/$(PROFILE)/notebooks/%.ipynb: notebooks/%.ipynb params/$(PROFILE).yaml $(PACKAGE) | $(STAMP)
 	@mkdir -p $(dir $@)
 	$(BIN)/papermill $< $(@:.ipynb=.running.ipynb) -f params/$(PROFILE).yaml $(PARAMS) -k $(KERNEL) --cwd notebooks
 	mv $(@:.ipynb=.running.ipynb) $@
@@ -57,20 +67,32 @@ $(foreach i,$(wordlist 2,$(words $(EXECUTED)),$(shell seq $(words $(EXECUTED))))
 # First, any executed notebook whose artifacts (listed beside it) were deleted or damaged since it ran
 # is removed, so that it runs again and rebuilds them, and so do the notebooks after it.
 reproduce: params/$(PROFILE).yaml | $(STAMP)  ## run every notebook in order (PROFILE=full|quick|tiny)
-	$(BIN)/python -m ttc.store check data/$(PROFILE)/notebooks
+	$(BIN)/python -m ttc.store check $(DATA)/$(PROFILE)/notebooks
 	@$(MAKE) --no-print-directory notebooks PROFILE=$(PROFILE)
-	@echo "done: figures in $(if $(filter full,$(PROFILE)),figures/,figures/$(PROFILE)/), tables in data/$(PROFILE)/results/"
+	@echo "done: figures in $(if $(filter full,$(PROFILE)),figures/,figures/$(PROFILE)/), tables in $(DATA)/$(PROFILE)/results/"
 
 notebooks: $(EXECUTED)
 
 # Outside reproduce's chain (its name has no number): the policy and the next size at several training seeds.
-seed-study: data/$(PROFILE)/notebooks/seed_study.ipynb  ## the seed study (PROFILE=...): ~1 h at the full profile
+seed-study: $(DATA)/$(PROFILE)/notebooks/seed_study.ipynb  ## the seed study (PROFILE=...): ~1 h at the full profile
 
 readme: | $(STAMP)  ## render the README's results section from the committed figures/NN_summary.json
 	$(BIN)/python -m ttc.report readme
 
 test: $(STAMP)  ## run the tests (every notebook runs at the tiny profile)
 	$(BIN)/python -m pytest -q -m "not browser"
+
+verify: | $(STAMP)  ## retrain the full profile's policy from nothing (~5 min) and compare with figures/01_summary.json, exactly
+	$(BIN)/python -m ttc.verify
+
+# The golden record (tests/golden/tiny.json) is what `make test` compares the tiny study with. Rewrite it
+# only for a change that moves results on purpose, in its own commit that says why.
+GOLDEN_ROOT := build/golden
+golden: | $(STAMP)  ## rerun the tiny study (and its seed study) from nothing and rewrite tests/golden/tiny.json
+	rm -rf $(GOLDEN_ROOT)
+	TTC_DATA_ROOT=$(CURDIR)/$(GOLDEN_ROOT)/data TTC_FIGURES_ROOT=$(CURDIR)/$(GOLDEN_ROOT)/figures \
+		$(MAKE) --no-print-directory reproduce seed-study PROFILE=tiny
+	$(BIN)/python -m ttc.golden write tiny --root $(GOLDEN_ROOT)/data
 
 # Debian's Chromium and its driver, for the browser test (root installs them; apt needs no network beyond
 # the Debian archive).
@@ -82,9 +104,10 @@ browser-deps:
 test-browser: $(STAMP) browser-deps  ## a reader's path through JupyterLab in headless Chromium (screenshots: build/browser/)
 	$(BIN)/python -m pytest -q -m browser
 
-bench: $(STAMP)  ## benchmarks: the sampler against transformers' generate; pretraining eager vs compiled; the pool here vs on Ray
+bench: $(STAMP)  ## benchmarks: the sampler against generate; what determinism costs (pretraining, products, kernels); the pool here vs on Ray
 	$(BIN)/python bench/bench_sampler.py
 	$(BIN)/python bench/bench_pretrain.py
+	$(BIN)/python bench/bench_kernels.py
 	$(BIN)/python bench/bench_ray.py
 
 # As root (most containers) JupyterLab refuses to start without --allow-root. The server's root is the
@@ -95,4 +118,4 @@ lab: $(STAMP)  ## JupyterLab on the project's kernel (PORT=8888, IP=127.0.0.1); 
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean-profile:  ## remove data/$(PROFILE) (models, tables, executed notebooks) to recompute it
-	rm -rf data/$(PROFILE)
+	rm -rf $(DATA)/$(PROFILE)

@@ -1,32 +1,45 @@
-"""Pretraining throughput per ladder size: the eager training step against the torch.compile'd one.
+"""What determinism costs in pretraining: tokens per second of the study's training step (pinned: AVX2 for
+every library, ordered products, eager) against this machine's native step (unpinned: MKL and torch's
+attention for this processor), eager and torch.compile'd, per ladder size; and the pinned step at larger
+batches (rows of 256 tokens), the lever that buys the speed back if a larger batch learns as well per token.
 
-Run with `make bench`. For each size, the full profile's batch (rows x 256 tokens, documents isolated)
-is timed over `STEPS` optimizer steps after `WARMUP` untimed ones (compiling happens there), in
-fp32 as the study trains. Prints tokens per second, the speed-up, the compile time (the untimed steps: up to ~45 s
-on a cold start, a few seconds once inductor's cache in /tmp is warm), and one JSON line.
-Freshly initialised models: a step's cost does not depend on the weights.
+Run with `make bench`. The native steps run in a child process started unpinned (TTC_DETERMINISTIC=0, the
+pinned variables removed): a process's instruction set is fixed when torch and numpy load. Each size's
+step is timed over `STEPS` optimizer steps after `WARMUP` untimed ones (compiling happens there). Freshly
+initialised models: a step's cost does not depend on the weights. Prints a table and one JSON line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import subprocess
 import sys
 import time
 
+import ttc  # noqa: F401  (first: it pins the instruction set, unless TTC_DETERMINISTIC=0)
 import torch
 
+from ttc import determinism
 from ttc import pretrain as P
 from ttc import world as W
 from ttc.lm import LADDER, build_model
 from ttc.study import Study, profile_params
 from ttc.tokenizer import build_tokenizer
 
-SIZES = tuple(sys.argv[1:]) or ("d32-l2", "d48-l3", "d64-l4", "d80-l5")  # the full profile's ladder
+SIZES = ("d32-l2", "d48-l3", "d64-l4", "d80-l5")  # the full profile's ladder
 WARMUP, STEPS = 5, 20
+ROWS = (16,)  # larger batches than the recipe's, for the pinned step
 
 
-def tokens_per_second(name: str, compiled: bool, docs, cfg: P.PretrainConfig, tokenizer) -> tuple[float, float]:
+def tokens_per_second(name: str, compiled: bool, rows: int | None = None) -> tuple[float, float]:
     """(tokens/s over the timed steps, seconds spent before them: the untimed steps, compiling included)"""
+    study = Study.from_params(profile_params("full"))
+    cfg, tokenizer = study.config.pretrain, build_tokenizer()
+    if rows is not None:
+        cfg = dataclasses.replace(cfg, rows=rows)
+    docs = P.tokenize(W.make_splits(study.config.world)["train"][:2000], tokenizer, cfg.block)
     model = build_model(LADDER[name], tokenizer)
     model.train()
     step_model = torch.compile(model) if compiled else model
@@ -43,20 +56,32 @@ def tokens_per_second(name: str, compiled: bool, docs, cfg: P.PretrainConfig, to
     return STEPS * cfg.rows * cfg.block / (end - timed), timed - started
 
 
+def native(name: str, compiled: bool) -> float:
+    """tokens/s of the unpinned step, measured in a child process started unpinned."""
+    env = {k: v for k, v in os.environ.items() if k not in determinism.PINNED_ENV} | {determinism.SWITCH: "0"}
+    code = ("import sys, json; sys.path.insert(0, 'bench'); import bench_pretrain as b; "
+            f"print(json.dumps(b.tokens_per_second({name!r}, {compiled})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])[0]
+
+
 def main() -> None:
-    study = Study.from_params(profile_params("full"))
-    cfg, tokenizer = study.config.pretrain, build_tokenizer()
-    docs = P.tokenize(W.make_splits(study.config.world)["train"][:2000], tokenizer, cfg.block)
-    print(f"pretraining step, {cfg.rows} rows x {cfg.block} tokens, fp32, {torch.get_num_threads()} threads")
-    print(f"{'size':>9} {'eager tok/s':>12} {'compiled tok/s':>15} {'speed-up':>9} {'compile s':>10}")
+    recipe_rows = Study.from_params(profile_params("full")).config.pretrain.rows
+    print(f"pretraining step, {recipe_rows} rows x 256 tokens, fp32, {torch.get_num_threads()} threads, "
+          f"on {determinism.describe()['processor']}")
+    print(f"{'size':>7} {'pinned tok/s':>13} {'native eager':>13} {'native compiled':>16} {'cost vs compiled':>17} "
+          + "".join(f"{f'pinned {r} rows':>16}" for r in ROWS))
     rows = []
     for name in SIZES:
-        eager, _ = tokens_per_second(name, False, docs, cfg, tokenizer)
-        compiled, before = tokens_per_second(name, True, docs, cfg, tokenizer)
-        rows.append({"size": name, "eager_tok_s": round(eager), "compiled_tok_s": round(compiled),
-                     "speedup": round(compiled / eager, 2), "compile_s": round(before, 1)})
-        print(f"{name:>9} {eager:>12,.0f} {compiled:>15,.0f} {compiled / eager:>8.2f}x {before:>10.1f}")
-    print(json.dumps({"bench": "pretrain_step", "rows": rows}))
+        pinned, _ = tokens_per_second(name, False)
+        eager, compiled = native(name, False), native(name, True)
+        larger = {r: tokens_per_second(name, False, rows=r)[0] for r in ROWS}
+        rows.append({"size": name, "pinned_tok_s": round(pinned), "native_eager_tok_s": round(eager),
+                     "native_compiled_tok_s": round(compiled), "cost_vs_compiled": round(compiled / pinned, 2),
+                     **{f"pinned_{r}_rows_tok_s": round(v) for r, v in larger.items()}})
+        print(f"{name:>7} {pinned:>13,.0f} {eager:>13,.0f} {compiled:>16,.0f} {compiled / pinned:>16.2f}x "
+              + "".join(f"{larger[r]:>16,.0f}" for r in ROWS))
+    print(json.dumps({"bench": "pretrain_step", "machine": determinism.describe(), "rows": rows}))
 
 
 if __name__ == "__main__":

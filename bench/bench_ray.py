@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import ttc  # noqa: F401  (first: it pins the instruction set of torch and numpy)
 import pandas as pd
 import torch
 

@@ -15,6 +15,7 @@ import platform
 import statistics
 import time
 
+import ttc  # noqa: F401  (first: it pins the instruction set of torch and numpy)
 import torch
 
 from ttc import kernels

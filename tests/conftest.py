@@ -1,3 +1,4 @@
+import ttc  # first: it pins the instruction set of torch and numpy before they load (ttc.determinism)
 import pytest
 import torch
 

@@ -6,6 +6,7 @@ import pandas as pd
 import papermill as pm
 import pytest
 
+from ttc import golden
 from ttc.lm import LADDER, parameters_of
 from ttc.tokenizer import build_tokenizer
 from conftest import run_notebook
@@ -199,6 +200,13 @@ def test_notebook_07_pretraining_vs_test_time(study):
     stamp = (results / "07_pool_d48-l3.parquet").stat().st_mtime_ns
     run("07_pretraining_vs_test_time", study / "07b.ipynb")
     assert (results / "07_pool_d48-l3.parquet").stat().st_mtime_ns == stamp  # the pools are read back, not redrawn
+
+
+def test_the_tiny_study_is_bit_for_bit_the_golden_record(study):
+    # tests/golden/tiny.json: every table's content and every model's weights, by SHA-256, as `make golden`
+    # wrote them, perhaps on another processor and at another thread count (the record says which)
+    differences = golden.compare("tiny", study / "data")
+    assert not differences, golden.report("tiny", study / "data")
 
 
 def test_notebook_01_refuses_bad_parameters_before_any_work(study_dirs):

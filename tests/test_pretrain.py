@@ -171,18 +171,12 @@ def test_the_convergence_measure_is_the_fall_over_the_last_quarter():
     assert P.last_quarter_fall([[100, 1.0], [200, 1.0], [300, 1.0], [400, 1.0]]) == 0.0
 
 
-def test_a_compiled_training_step_trains_and_saves_the_same_model(tokenizer, splits, tmp_path):
-    # torch.compile fuses the step's kernels, so sums may round differently: close, not equal, weights
-    # (and the saved model is the trained one, not a fresh copy behind the compiled wrapper)
-    runs = {c: P.pretrain("d16-l1", tokenizer, splits["train"], splits["val"], small_config(compile=c),
-                          tmp_path / str(c), progress=False) for c in (False, True)}
-    eager, compiled = (load_file(str(tmp_path / str(c) / "model.safetensors")) for c in (False, True))
-    assert eager.keys() == compiled.keys()
-    for key in eager:
-        assert torch.allclose(eager[key], compiled[key], atol=1e-4), key
-    assert not torch.allclose(eager["model.embed_tokens.weight"], P.build_model(
-        P.LADDER["d16-l1"], tokenizer).model.embed_tokens.weight.detach())  # it did train
-    assert runs[True]["final_val_loss"] == pytest.approx(runs[False]["final_val_loss"], abs=1e-3)
+def test_a_compiled_training_step_is_refused_while_the_study_is_pinned(monkeypatch):
+    # inductor builds the step for the host processor: its weights are not the study's anywhere else
+    with pytest.raises(ConfigError, match="pretrain_compile=True"):
+        small_config(compile=True)
+    monkeypatch.setenv("TTC_DETERMINISTIC", "0")
+    assert small_config(compile=True).compile
 
 
 def test_continued_pretraining_starts_from_the_given_model_and_counts_both_runs(tokenizer, splits, tmp_path):

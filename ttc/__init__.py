@@ -6,3 +6,8 @@ The package holds the synthetic math world, the model ladder, the sampler and
 """
 
 __version__ = "0.1.0"
+
+# Before anything of ttc imports torch or numpy: one instruction set for every library (ttc.determinism).
+from ttc import determinism as _determinism
+
+_determinism.pin()

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
+from ttc import determinism
 from ttc.config import ConfigError, check_fields, check_range
 
 
@@ -82,8 +83,10 @@ def ensure_ray(cfg: ExecutorConfig):
     except ImportError:
         raise ConfigError("executor='ray' needs Ray: `pip install -r requirements.txt` installs the pinned one") from None
     if not ray.is_initialized():
+        # Workers start pinned (ttc.determinism), before Ray's own imports load numpy.
+        env = {"env_vars": dict(determinism.PINNED_ENV)} if determinism.enabled() else None
         ray.init(address=cfg.ray_address or None, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+                 configure_logging=False, runtime_env=env)
     return ray
 
 

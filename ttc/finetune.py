@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaForTokenClassification
 
+from ttc.ordered import ordered
 from ttc.config import ConfigError, check_fields, check_range
 from ttc.store import check_artifact, plain, reusable, write_dir
 
@@ -124,9 +125,9 @@ def load_base(base_dir: Path, head: Literal["value", "lm"], seed: int = 0, dropo
     config.max_position_embeddings = max(max_positions, config.max_position_embeddings)
     if head == "value":
         config.num_labels, config.classifier_dropout = 1, dropout
-        return LlamaForTokenClassification.from_pretrained(base_dir, config=config, use_safetensors=True)
+        return ordered(LlamaForTokenClassification.from_pretrained(base_dir, config=config, use_safetensors=True))
     if head == "lm":
-        return AutoModelForCausalLM.from_pretrained(base_dir, config=config, use_safetensors=True)
+        return ordered(AutoModelForCausalLM.from_pretrained(base_dir, config=config, use_safetensors=True))
     raise ConfigError(f"head={head!r} is not known; use 'value' (a new one-logit head) or 'lm'")
 
 

@@ -17,7 +17,7 @@ three to ten torch operations.
 
 They are built with torch's C++ extension loader (a C++ compiler and ninja
 are needed; both are on the project machines) into torch's extension cache,
-once per machine. Where they cannot be built, or with `TTC_KERNELS=0` in the
+once per machine, for one instruction set (`KERNEL_FLAGS`), never for the host. Where they cannot be built, or with `TTC_KERNELS=0` in the
 environment, the functions return None and the caller uses its torch path;
 the two agree to float rounding (tested).
 """
@@ -37,6 +37,7 @@ SOURCE = r"""
 #include <cstdint>
 #include <cstring>
 #include <algorithm>
+#include <immintrin.h>
 #include <vector>
 
 constexpr int64_t kMaxHeadDim = 256;
@@ -312,6 +313,72 @@ torch::Tensor silu_mul(torch::Tensor h) {
   return out;
 }
 
+// ---- Ordered matrix products: the study's only matrix products (ttc.ordered) ----
+// Every output C[i][j] = fma(A[i][K-1], B[K-1][j], ... fma(A[i][0], B[0][j], 0)): one chain of fused
+// multiply-adds in the order k = 0 .. K-1, whatever the tile, the vector width or the number of threads
+// (each output is made by one thread), so the bits depend on the inputs alone. A BLAS picks its kernel
+// (and so its order of summation) by processor; this does not.
+
+// R rows (1-4) by 16 columns of C, from A's rows (strides sa0, sa1) and B's 16 columns (rows of ldb floats).
+template <int R>
+static inline void ordered_tile(const float* a, int64_t sa0, int64_t sa1, const float* b, int64_t ldb, int64_t K,
+                                float* c, int64_t ldc, int64_t cols) {
+  __m256 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(b + k * ldb), b1 = _mm256_loadu_ps(b + k * ldb + 8);
+    for (int r = 0; r < R; ++r) {
+      const __m256 ar = _mm256_set1_ps(a[r * sa0 + k * sa1]);
+      acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    alignas(32) float out[16];
+    _mm256_store_ps(out, acc[r][0]);
+    _mm256_store_ps(out + 8, acc[r][1]);
+    std::memcpy(c + r * ldc, out, cols * sizeof(float));
+  }
+}
+
+// C [batch, M, N] = A [batch, M, K] B [batch, K, N] (2-d operands are one batch; any strides).
+torch::Tensor ordered_mm(torch::Tensor a, torch::Tensor b) {
+  TORCH_CHECK(a.scalar_type() == torch::kFloat && b.scalar_type() == torch::kFloat && a.dim() == b.dim() &&
+              (a.dim() == 2 || a.dim() == 3), "ordered_mm takes two 2-d or two 3-d float32 tensors");
+  const bool batched = a.dim() == 3;
+  if (!batched) { a = a.unsqueeze(0); b = b.unsqueeze(0); }
+  const int64_t G = a.size(0), M = a.size(1), K = a.size(2), N = b.size(2);
+  TORCH_CHECK(b.size(0) == G && b.size(1) == K, "ordered_mm: shapes ", a.sizes(), " and ", b.sizes(), " do not chain");
+  // B's columns padded to whole tiles with zeros (the padding's lanes are computed and dropped).
+  const int64_t N16 = (N + 15) / 16 * 16;
+  auto packed = torch::zeros({G, K, N16}, b.options());
+  packed.narrow(2, 0, N).copy_(b);
+  auto c = torch::empty({G, M, N}, a.options());
+  const float* ap = a.data_ptr<float>();
+  const float* bp = packed.data_ptr<float>();
+  float* cp = c.data_ptr<float>();
+  const int64_t sa0 = a.stride(1), sa1 = a.stride(2), row_tiles = (M + 3) / 4;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, K * N16));
+  at::parallel_for(0, G * row_tiles, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t g = t / row_tiles, i0 = (t % row_tiles) * 4, rows = std::min<int64_t>(4, M - i0);
+      const float* arows = ap + g * a.stride(0) + i0 * sa0;
+      const float* bg = bp + g * K * N16;
+      float* ct = cp + (g * M + i0) * N;
+      for (int64_t j0 = 0; j0 < N; j0 += 16) {
+        const int64_t cols = std::min<int64_t>(16, N - j0);
+        switch (rows) {
+          case 4: ordered_tile<4>(arows, sa0, sa1, bg + j0, N16, K, ct + j0, N, cols); break;
+          case 3: ordered_tile<3>(arows, sa0, sa1, bg + j0, N16, K, ct + j0, N, cols); break;
+          case 2: ordered_tile<2>(arows, sa0, sa1, bg + j0, N16, K, ct + j0, N, cols); break;
+          default: ordered_tile<1>(arows, sa0, sa1, bg + j0, N16, K, ct + j0, N, cols);
+        }
+      }
+    }
+  });
+  return batched ? c : c.squeeze(0);
+}
+
 // A whole decode step of LeanLlama for x [B, d], the new tokens' embeddings: every layer (RMSNorm,
 // qkv, the fused attention above, output projection with the residual, RMSNorm, SwiGLU with the
 // residual) and the output head, the same operations as its Python step without Python between
@@ -324,17 +391,23 @@ torch::Tensor decode_step(torch::Tensor x, std::vector<torch::Tensor> weights, t
   TORCH_CHECK(weights.size() % 4 == 0 && static_cast<int64_t>(weights.size() / 4) == keys.size(0),
               "decode_step takes four weights per layer");
   for (int64_t i = 0; i < keys.size(0); ++i) {
-    const auto qkv = at::mm(rms_norm(x, eps), weights[4 * i]);
+    const auto qkv = ordered_mm(rms_norm(x, eps), weights[4 * i]);
     const auto attended = decode_step_attention(qkv, cos, sin, prompt_keys[i], prompt_values[i], prompt_of,
                                                 prompt_len, keys[i], values[i], t, n_heads);
-    x = at::addmm(x, attended, weights[4 * i + 1]);
-    x = at::addmm(x, silu_mul(at::mm(rms_norm(x, eps), weights[4 * i + 2])), weights[4 * i + 3]);
+    x = x + ordered_mm(attended, weights[4 * i + 1]);
+    x = x + ordered_mm(silu_mul(ordered_mm(rms_norm(x, eps), weights[4 * i + 2])), weights[4 * i + 3]);
   }
-  return at::mm(rms_norm(x, eps), lm_head_t);
+  return ordered_mm(rms_norm(x, eps), lm_head_t);
 }
 """
 
 BLOCK = 16  # key columns per cache block: kBlock in the C++ source
+
+# One instruction set on every machine (AVX2 with FMA, which every x86-64 processor of the project's
+# machines has) and no contraction of a * b + c into one rounding unless the source says fma: the vector
+# width and the rounding then do not depend on the processor, so neither do the samples.
+KERNEL_FLAGS = ["-O3", "-mavx2", "-mfma", "-ffp-contract=off", "-fopenmp", "-fno-math-errno",
+                "-fno-trapping-math"]
 
 _module = None
 _tried = False
@@ -353,13 +426,12 @@ def _load():
         bin_dir = os.path.dirname(sys.executable)
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
         _module = load_inline("ttc_kernels", cpp_sources=[SOURCE],
-                              functions=["decode_step", "silu_mul", "rms_norm", "draw"],
-                              extra_cflags=["-O3", "-march=native", "-fopenmp", "-fno-math-errno",
-                                            "-fno-trapping-math"],
+                              functions=["decode_step", "silu_mul", "rms_norm", "draw", "ordered_mm"],
+                              extra_cflags=KERNEL_FLAGS,
                               extra_ldflags=["-fopenmp"])
-    except Exception as error:  # no compiler, no ninja: the torch path still gives the same numbers
+    except Exception as error:  # no compiler, no ninja: the torch path agrees to rounding, not to the bit
         warnings.warn(f"the fused C++ kernels could not be built ({type(error).__name__}: {error}); "
-                      "sampling uses the slower torch path")
+                      "sampling uses the slower torch path, whose samples are this machine's own, not the study's")
         _module = None
     return _module
 
@@ -383,6 +455,14 @@ def decode_step(x, weights, lm_head_t, cos, sin, prompt_keys, prompt_values, pro
     return None if module is None else module.decode_step(
         x, weights, lm_head_t, cos, sin, prompt_keys, prompt_values, prompt_of, prompt_len, keys, values, t,
         n_heads, eps)
+
+
+def ordered_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
+    """a @ b for two 2-d or two 3-d (batched) float32 CPU tensors, each output one chain of fused
+    multiply-adds in order (the same bits on every processor and thread count); None where the kernels
+    are unavailable. Use `ttc.ordered`, which adds autograd."""
+    module = _usable(a)
+    return None if module is None else module.ordered_mm(a, b)
 
 
 def draw(logits: torch.Tensor, temperature: float, u: torch.Tensor) -> torch.Tensor | None:

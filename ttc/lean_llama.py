@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from ttc import kernels
+from ttc.ordered import attend, mm
 
 
 def supports(model) -> bool:
@@ -135,14 +136,14 @@ class LeanLlama:
 
     def _block_end(self, x, attended, wo, wgu, wdown):
         """The attention output projection and the residual MLP block."""
-        shape = x.shape  # addmm adds the residual inside the matmul; it takes 2-d operands
-        x = torch.addmm(x.reshape(-1, self.hidden), attended.reshape(-1, attended.shape[-1]), wo)
-        gate_up = self._norm(x) @ wgu
+        shape = x.shape
+        x = x.reshape(-1, self.hidden) + mm(attended.reshape(-1, attended.shape[-1]), wo)
+        gate_up = mm(self._norm(x), wgu)
         hidden = kernels.silu_mul(gate_up)
         if hidden is None:
             gate, up = gate_up.chunk(2, dim=-1)
             hidden = F.silu(gate).mul_(up)
-        return torch.addmm(x, hidden, wdown).view(shape)
+        return (x + mm(hidden, wdown)).view(shape)
 
     # -- the two passes ------------------------------------------------------
 
@@ -187,7 +188,7 @@ class LeanLlama:
             group_len = self.prompt_len[group]
             x = self._prefill(ids[group, :int(group_len.max())], group)
             last[group] = x[torch.arange(len(group_len), device=self.device), group_len - 1]
-        return (self._norm(last) @ self.lm_head_t)[self.prompt_of]
+        return mm(self._norm(last), self.lm_head_t)[self.prompt_of]
 
     def _prefill(self, ids: torch.Tensor, rows: slice) -> torch.Tensor:
         """Every layer over right-padded prompts `ids`, filling the prompt cache's `rows`; the last layer's output."""
@@ -195,8 +196,9 @@ class LeanLlama:
         hd, n_kv, group = self.head_dim, self.n_kv, self.group
         cos, sin = self.cos[:width], self.sin[:width]  # [L, qk_width]
         x = self.embed[ids]
+        causal = torch.ones(width, width, dtype=torch.bool, device=self.device).tril()[None, None]
         for i, (wqkv, wo, wgu, wdown) in enumerate(self.layers):
-            qk, v = self._rope(self._norm(x) @ wqkv, cos, sin)
+            qk, v = self._rope(mm(self._norm(x).reshape(-1, self.hidden), wqkv).view(batch, width, -1), cos, sin)
             q = qk[..., :self.q_width].view(batch, width, self.n_heads, hd).transpose(1, 2)
             k = qk[..., self.q_width:].view(batch, width, n_kv, hd).transpose(1, 2)
             v = v.view(batch, width, n_kv, hd).transpose(1, 2)
@@ -204,9 +206,9 @@ class LeanLlama:
             self.prompt_k[i, rows, :, :blocks.shape[-3]] = blocks
             self.prompt_v[i, rows, :, :width] = v
             # A causal mask suffices: padding comes after every real token. q is already
-            # scaled (folded into its weights), hence scale=1.
-            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=1.0, enable_gqa=group > 1)
-            x = self._block_end(x, out.transpose(1, 2).reshape(batch, width, self.q_width), wo, wgu, wdown)
+            # scaled (folded into its weights), hence scale 1.
+            out, _ = attend(q, k, v, causal, 1.0)  # [B, T, H, hd]
+            x = self._block_end(x, out.reshape(batch, width, self.q_width), wo, wgu, wdown)
         return x
 
     @torch.inference_mode()
@@ -222,12 +224,12 @@ class LeanLlama:
                                      self.prompt_of, self.prompt_len, self.k, self.v, t, self.n_heads, self.eps)
         if logits is None:  # the same step in torch
             for i, (wqkv, wo, wgu, wdown) in enumerate(self.layers):
-                qk, v = self._rope(self._norm(x) @ wqkv, cos, sin)
+                qk, v = self._rope(mm(self._norm(x), wqkv), cos, sin)
                 self.k[i, :, :, t // BLOCK, :, t % BLOCK] = qk[:, self.q_width:].view(batch, n_kv, hd)
                 self.v[i, :, :, t] = v.view(batch, n_kv, hd)
                 attended = self._attend_torch(i, qk[:, :self.q_width].view(batch, n_kv, group, hd), t + 1)
                 x = self._block_end(x, attended, wo, wgu, wdown)
-            logits = self._norm(x) @ self.lm_head_t
+            logits = mm(self._norm(x), self.lm_head_t)
         self.n_gen += 1
         self.next_pos = self.next_pos + 1
         return logits

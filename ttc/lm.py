@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+from ttc.ordered import ordered
 from ttc.config import ConfigError, as_tuple, check_fields
 from ttc.store import check_artifact, write_dir
 
@@ -78,7 +79,7 @@ def model_config(size: ModelSize, tokenizer) -> LlamaConfig:
 
 def build_model(size: ModelSize, tokenizer, seed: int = 0) -> LlamaForCausalLM:
     torch.manual_seed(seed)  # initialisation is part of the run's settings
-    return LlamaForCausalLM(model_config(size, tokenizer))
+    return ordered(LlamaForCausalLM(model_config(size, tokenizer)))
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -143,7 +144,7 @@ def load_model(path: Path):
     """(model, tokenizer, meta) from a directory written by `save_model`; safetensors only."""
     path = Path(path)
     meta = read_meta(path)
-    model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
+    model = ordered(AutoModelForCausalLM.from_pretrained(path, use_safetensors=True))
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(path)
     return model, tokenizer, meta

@@ -31,6 +31,7 @@ import torch
 from safetensors.torch import load_file, load_model as load_weights, save_file, save_model as save_weights
 from tqdm.auto import tqdm
 
+from ttc import determinism
 from ttc import text as T
 from ttc import world as W
 from ttc.compute import pretraining_flops
@@ -64,9 +65,8 @@ class PretrainConfig:
     # Packed documents that attend to the ones before them in their row took 2-3x longer to leave
     # the first loss plateau, and how long depended on the seed (closing note of the convergence issue).
     isolate_documents: bool = True
-    # torch.compile of the training step: 1.2-1.9x faster for the full profile's sizes on the 2-core machines
-    # (`make bench`), for up to ~45 s of compiling per model (less once inductor's cache is warm): it only
-    # pays on long runs.
+    # torch.compile of the training step: faster (`make bench`), but built for the host processor, and
+    # its weights differed between two processes of the same machine: refused while the study is pinned.
     compile: bool = False
     seed: int = 0
     checkpoint_every: int = 100  # optimizer steps between resumable checkpoints
@@ -86,6 +86,11 @@ class PretrainConfig:
         check_range(self, "grad_clip", 0.0)
         check_range(self, "checkpoint_every", 1)
         check_range(self, "n_evals", 1)
+        if self.compile and determinism.enabled():
+            raise ConfigError("pretrain_compile=True: torch.compile builds the training step for this processor "
+                              "(inductor's C++ is compiled for the host), so its weights differ between machines "
+                              "and between processes; set it False (the study's recipe), or run with "
+                              f"{determinism.SWITCH}=0 for this machine's own study")
 
     @property
     def steps(self) -> int:

@@ -43,6 +43,7 @@ from ttc.compute import processing_flops
 from ttc.config import ConfigError, check_fields, check_range
 from ttc.executors import ledgers_of
 from ttc.finetune import Example, FinetuneConfig, load_base, token_loss, train_and_save, value_loss
+from ttc.ordered import ordered
 from ttc.selection import majority, weighted
 from ttc.store import build_in_chunks, chunk_seed
 
@@ -303,7 +304,7 @@ def load_revision_model(path):
     from ttc.store import check_artifact
 
     check_artifact(Path(path), what="revision model", made_by="notebook 06")
-    model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True).eval()
+    model = ordered(AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)).eval()
     return model, AutoTokenizer.from_pretrained(path)
 
 

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ttc import determinism
 from ttc.config import ROOT, ConfigError, check_profile
 
 ANY = object()
@@ -145,7 +146,8 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 
 def _manifest_bytes(files: dict, settings: Any) -> bytes:
-    return json.dumps({"settings": plain(settings), "files": files}, indent=1, sort_keys=True).encode()
+    record = {"settings": plain(settings), "files": files, "numerics": determinism.numerics()}
+    return json.dumps(record, indent=1, sort_keys=True).encode()
 
 
 # Everything read or written in this process, for the run record of a notebook.
@@ -226,6 +228,10 @@ def check_artifact(path: Path, settings: Any = ANY, what: str = "artifact", made
     if _files(path) != files:
         raise CorruptArtifact(f"{what} {path} is damaged: its files no longer match the sizes and SHA-256 "
                               f"recorded when it was written; remove it and {how}")
+    if settings is not ANY and record.get("numerics") != determinism.numerics():
+        made = record.get("numerics", "before the study was pinned")
+        raise StaleArtifact(f"{what} {path} was made with other numerics ({made}; this process: "
+                            f"{determinism.numerics()}), so its bits are not this study's; remove it to recompute it")
     if settings is not ANY and record["settings"] != plain(settings):
         raise StaleArtifact(f"{what} {path} was made with other settings (differing: "
                             f"{_differing(record['settings'], plain(settings))}); remove it to recompute it, or "

@@ -30,6 +30,7 @@ from transformers import AutoTokenizer, LlamaForTokenClassification
 
 from ttc import world as W
 from ttc.config import check_fields, check_range
+from ttc.ordered import ordered
 from ttc.compute import Ledger, processing_flops
 from ttc.executors import ledgers_of
 from ttc.finetune import Example, FinetuneConfig, load_base, pad_batch, train_and_save, value_loss
@@ -138,7 +139,7 @@ class Verifier:
     def load(cls, path: Path, **kwargs) -> "Verifier":
         path = Path(path)
         check_artifact(path, what="trained verifier", made_by="notebook 03")
-        model = LlamaForTokenClassification.from_pretrained(path, use_safetensors=True)
+        model = ordered(LlamaForTokenClassification.from_pretrained(path, use_safetensors=True))
         return cls(model, AutoTokenizer.from_pretrained(path), **kwargs)
 
     def score(self, prompts: list[str], lines: list[list[str]]) -> list[list[float]]:

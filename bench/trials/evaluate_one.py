@@ -1,5 +1,6 @@
 """One trained model, greedy and 16-sample pass@1 on the full profile's test split, by family and level."""
 import sys; sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+import ttc  # noqa: F401  (first: it pins the instruction set of torch and numpy)
 import numpy as np
 from ttc import world as W
 from ttc.lm import load_model

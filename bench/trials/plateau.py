@@ -1,5 +1,6 @@
 """Pretraining experiment: d-size, seed, lr schedule, mixture; logs escape + per-family val loss + greedy acc."""
 import dataclasses, json, math, sys, time, argparse, random
+import ttc  # noqa: F401  (first: it pins the instruction set of torch and numpy)
 import numpy as np, torch
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 from ttc import world as W

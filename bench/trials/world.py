@@ -1,6 +1,7 @@
 """A world trial: one ladder size pretrained with the full profile's settings at another modulus, then evaluated."""
 import dataclasses, json, sys, time
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+import ttc  # noqa: F401  (first: it pins the instruction set of torch and numpy)
 import numpy as np
 from ttc import world as W
 from ttc.study import Study, profile_params
