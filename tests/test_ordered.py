@@ -87,3 +87,23 @@ def test_a_ladder_model_multiplies_only_through_the_ordered_products(tokenizer):
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert linears and all(type(m) is OrderedLinear for m in linears)
     assert model.config._attn_implementation == "ttc_ordered"
+
+
+def test_a_few_features_dot_and_sums_in_order_at_any_thread_count():
+    from ttc.ordered import rowdot, total
+
+    x = randn(40_000, 5, seed=13).double()
+    w = torch.tensor([0.5, -1.0, 2.0, 0.25, 3.0], dtype=torch.float64, requires_grad=True)
+    g = randn(40_000, seed=14).double()
+    before, grads = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2, 4):
+            torch.set_num_threads(threads)
+            w.grad = None
+            rowdot(x, w).backward(g)
+            grads.append(w.grad.clone())
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(grads[0], other) for other in grads[1:])
+    assert torch.allclose(grads[0], x.t() @ g) and torch.allclose(rowdot(x, w), x @ w)
+    assert total(g).item() == np.cumsum(g.numpy())[-1]

@@ -150,3 +150,16 @@ def test_figures_carry_their_settings_inside(tmp_path):
     png, pdf = S.save_figure(fig, tmp_path, "f", {"profile": "tiny", "seed": 0})
     assert json.loads(Image.open(png).info["Description"]) == {"profile": "tiny", "seed": 0}
     assert b"profile" in open(pdf, "rb").read() and not list(tmp_path.glob("*.artifact.json"))
+
+
+def test_an_artifact_made_with_other_numerics_is_refused_not_reused(tmp_path, monkeypatch):
+    from ttc import determinism
+
+    path = tmp_path / "t.parquet"
+    S.write_table(path, pd.DataFrame({"x": [1.0]}), {"n": 1})
+    assert json.loads(S.manifest_path(path).read_text())["numerics"] == determinism.numerics()
+    assert S.reusable(path, {"n": 1}, "table")
+    monkeypatch.setattr(determinism, "numerics", lambda: "native: another processor")
+    with pytest.raises(S.StaleArtifact, match=r"made with other numerics \(pinned v1.*this process: native"):
+        S.reusable(path, {"n": 1}, "table")
+    assert S.artifact_status(path) == "ok"  # whole, only not this process's: a read without settings still works

@@ -70,7 +70,6 @@ def pin() -> None:
 
 def check() -> dict[str, str]:
     """What this process runs on (torch's capability, numpy's dispatch); raises where it is not the pin."""
-    import numpy
     import torch
     from numpy._core._multiarray_umath import __cpu_features__
 
@@ -78,6 +77,11 @@ def check() -> dict[str, str]:
              "numpy_avx512": ",".join(f for f in NUMPY_FEATURES_OFF if __cpu_features__.get(f)) or "off"}
     if not enabled():
         return state
+    flags = _cpu()[1]  # none known (no /proc/cpuinfo): torch's capability below still tells
+    missing = [flag for flag in ("avx2", "fma") if flags and flag not in flags]
+    if missing:
+        raise DeterminismError(f"this processor lacks {' and '.join(missing)}, which the study's pinned arithmetic "
+                               f"needs; set {SWITCH}=0 to run unpinned (this machine's own study)")
     if state["torch_capability"] != TORCH_CAPABILITY:
         raise DeterminismError(_fix(f"torch runs its {state['torch_capability']} kernels, not the pinned "
                                     f"{TORCH_CAPABILITY} ones: it ran an operation before `import ttc`"))
@@ -93,27 +97,36 @@ NUMERICS_VERSION = 1  # raise when a change to the pin or to ttc.ordered moves r
 def numerics() -> str:
     """What made this process's numbers, as every artifact's manifest records it: the pinned arithmetic
     (the same everywhere) or this machine's own."""
-    if enabled():
+    from ttc import kernels
+
+    if enabled() and kernels.available():
         return f"pinned v{NUMERICS_VERSION}: AVX2 for every library, ordered matrix products"
-    return f"native: {describe()['processor']}, {sys.platform}"
+    why = "unpinned" if not enabled() else "no C++ kernels, so torch's products"
+    return f"native ({why}): {describe()['processor']}, {sys.platform}"
 
 
-def describe() -> dict:
-    """The pin and the processor, for a record (the golden record, a benchmark's output)."""
+def _cpu() -> tuple[dict[str, str], list[str]]:
+    """(the first processor's model fields, its flags) from /proc/cpuinfo; empty where there is none."""
     info, flags = {}, []
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 key, _, value = line.partition(":")
                 key, value = key.strip(), value.strip()
-                if key in ("model name", "cpu family", "model", "stepping") and key not in info:
+                if key in ("model name", "cpu family", "model") and key not in info:
                     info[key] = value
                 if key == "flags":
-                    flags = value.split()
-                    break
+                    return info, value.split()
     except OSError:
         pass
+    return info, flags
+
+
+def describe() -> dict:
+    """The pin and the processor, for a record (the golden record, a benchmark's output)."""
     import torch
+
+    info, flags = _cpu()
     model = info.get("model name", platform.processor())
     if "cpu family" in info:
         model += f" (family {info['cpu family']}, model {info.get('model', '?')})"

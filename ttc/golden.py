@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ttc import determinism
 from ttc.config import ROOT
-from ttc.store import data_dir
+from ttc.store import data_dir, file_sha256
 
 GOLDEN_DIR = ROOT / "tests" / "golden"
 
@@ -32,7 +32,7 @@ def golden_path(profile: str) -> Path:
 TIMING_COLUMNS = ("wall_s",)  # how long this machine took: measured, not a result, so left out of a table's hash
 
 
-def _sha256(path: Path) -> str:
+def content_sha256(path: Path) -> str:
     """A model's file as it is; a table by its content (every value's bits, in Arrow's stream format, without
     the timing columns or the writer's metadata), so that the record does not depend on parquet's layout."""
     if path.suffix == ".parquet":
@@ -45,11 +45,7 @@ def _sha256(path: Path) -> str:
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table.combine_chunks())
         return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def recorded_files(profile: str, root: Path | None = None) -> dict[str, Path]:
@@ -61,7 +57,7 @@ def recorded_files(profile: str, root: Path | None = None) -> dict[str, Path]:
 
 
 def record(profile: str, root: Path | None = None) -> dict[str, str]:
-    return {name: _sha256(path) for name, path in recorded_files(profile, root).items()}
+    return {name: content_sha256(path) for name, path in recorded_files(profile, root).items()}
 
 
 def write(profile: str, root: Path | None = None) -> Path:

@@ -54,6 +54,34 @@ def mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return _raw_mm(a, b)
 
 
+class _RowDot(torch.autograd.Function):
+    """x @ w for x [N, F] and w [F] in any float type, summed over features in order; w's gradient sums over
+    rows in order (a cumulative sum's last element: torch's sum would split the rows among threads)."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x)
+        out = x[:, 0] * w[0]
+        for f in range(1, x.shape[1]):
+            out = out + x[:, f] * w[f]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return None, torch.stack([total(grad * x[:, f]) for f in range(x.shape[1])])
+
+
+def rowdot(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """x @ w for a few features (a logistic head's): every row's sum, and w's gradient, in a fixed order."""
+    return _RowDot.apply(x, w)
+
+
+def total(x: torch.Tensor) -> torch.Tensor:
+    """The sum of a 1-d tensor in order (its cumulative sum's last element), the same at any thread count."""
+    return x.cumsum(0)[-1]
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """x @ weight.T + bias over x's last dimension, as `torch.nn.functional.linear`."""
     flat = x.reshape(-1, x.shape[-1])

@@ -29,6 +29,7 @@ import torch
 from ttc import world as W
 from ttc.compute import Ledger
 from ttc.config import check_fields, check_range
+from ttc.ordered import rowdot, total
 from ttc.reference_verifiers import LINE_FEATURES, LikelihoodVerifier
 from ttc.store import check_artifact, plain, reusable, write_dir
 from ttc.text import solution_lines
@@ -62,13 +63,23 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, f
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(xs @ w + b, ys) + l2 * (w ** 2).sum()
+        # Sums in a fixed order (ttc.ordered): the same fit on every processor and thread count.
+        per_line = torch.nn.functional.binary_cross_entropy_with_logits(rowdot(xs, w) + b, ys, reduction="none")
+        loss = total(per_line) / len(per_line) + l2 * total(w ** 2)
         loss.backward()
         return loss
 
     opt.step(closure)
     weights = w.detach().numpy() / std
-    return weights, float(b.detach()) - float(weights @ mean)
+    return weights, float(b.detach()) - float(features_dot(mean[None, :], weights)[0])
+
+
+def features_dot(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """x @ weights, summed over the features in order (a BLAS dot sums in its processor's order)."""
+    out = x[:, 0] * weights[0]
+    for f in range(1, x.shape[1]):
+        out = out + x[:, f] * weights[f]
+    return out
 
 
 def bce(logits: np.ndarray, y: np.ndarray) -> float:
@@ -101,7 +112,7 @@ def train_head(lm: LikelihoodVerifier, labels: pd.DataFrame, problems: dict[str,
     weights, bias = fit_logistic(train[list(LINE_FEATURES)].to_numpy(), train["mc_label"].to_numpy(), cfg.l2)
 
     def loss(part: pd.DataFrame) -> float:
-        return bce(part[list(LINE_FEATURES)].to_numpy() @ weights + bias, part["mc_label"].to_numpy())
+        return bce(features_dot(part[list(LINE_FEATURES)].to_numpy(), weights) + bias, part["mc_label"].to_numpy())
 
     record = {"features": list(LINE_FEATURES), "weights": weights.tolist(), "bias": bias,
               "train_loss": loss(train), "val_loss": loss(val), "train_lines": len(train), "val_lines": len(val),
@@ -129,6 +140,6 @@ class ProbabilityPRM:
 
     def score_and_count(self, prompts: list[str], lines: list[list[str]]) -> tuple[list[list[float]], list[int]]:
         features, counted = self.lm.line_features(prompts, lines)
-        scores = [(1 / (1 + np.exp(-(np.asarray(f, dtype=float).reshape(-1, len(self.weights)) @ self.weights
+        scores = [(1 / (1 + np.exp(-(features_dot(np.asarray(f, dtype=float).reshape(-1, len(self.weights)), self.weights)
                                      + self.bias)))).tolist() for f in features]
         return scores, counted

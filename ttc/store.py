@@ -121,7 +121,7 @@ def manifest_path(path: Path) -> Path:
     return path / "artifact.json" if path.is_dir() else path.with_name(path.name + ".artifact.json")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -132,8 +132,8 @@ def _sha256(path: Path) -> str:
 def _files(path: Path) -> dict[str, dict]:
     """Size and hash of the artifact's file, or of every file in its folder but the manifest."""
     if path.is_file():
-        return {path.name: {"bytes": path.stat().st_size, "sha256": _sha256(path)}}
-    return {str(f.relative_to(path)): {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+        return {path.name: {"bytes": path.stat().st_size, "sha256": file_sha256(path)}}
+    return {str(f.relative_to(path)): {"bytes": f.stat().st_size, "sha256": file_sha256(f)}
             for f in sorted(path.rglob("*")) if f.is_file() and f.name != "artifact.json"}
 
 
