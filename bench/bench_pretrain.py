@@ -28,7 +28,7 @@ from ttc.lm import LADDER, build_model
 from ttc.study import Study, profile_params
 from ttc.tokenizer import build_tokenizer
 
-SIZES = ("d32-l2", "d48-l3", "d64-l4", "d80-l5")  # the full profile's ladder
+SIZES = tuple(sys.argv[1:]) or ("d32-l2", "d48-l3", "d64-l4", "d80-l5")  # default: the full profile's ladder
 WARMUP, STEPS = 5, 20
 ROWS = (16,)  # larger batches than the recipe's, for the pinned step
 

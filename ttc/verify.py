@@ -66,10 +66,12 @@ def compare(now: dict[str, float], summary_path: Path = SUMMARY) -> list[Check]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ttc.verify", description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=ROOT / "data" / "verify", help="where to work (default: data/verify)")
+    parser.add_argument("--summary", type=Path, default=SUMMARY,
+                        help="the notebook 01 summary to compare with (default: the committed figures/01_summary.json)")
     args = parser.parse_args(argv)
     print(f"make verify on {determinism.describe()['processor']}; working in {args.root}")
-    checks = compare(retrain_policy(args.root))
-    print(f"\nthe full profile's policy against {SUMMARY.relative_to(ROOT)}:")
+    checks = compare(retrain_policy(args.root), args.summary)
+    print(f"\nthe full profile's policy against {args.summary}:")
     for check in checks:
         print("  " + check.line())
     failed = [c.name for c in checks if not c.matches]
