@@ -17,9 +17,11 @@ three to ten torch operations.
 
 They are built with torch's C++ extension loader (a C++ compiler and ninja
 are needed; both are on the project machines) into torch's extension cache,
-once per machine, for one instruction set (`KERNEL_FLAGS`), never for the host. Where they cannot be built, or with `TTC_KERNELS=0` in the
+once per machine, for one instruction set (`KERNEL_FLAGS`), never for the
+host. Where they cannot be built, or with `TTC_KERNELS=0` in the
 environment, the functions return None and the caller uses its torch path;
-the two agree to float rounding (tested).
+the two agree to float rounding (tested), not to the bit. `ordered_mm` is the
+study's matrix product (`ttc.ordered`).
 """
 
 from __future__ import annotations
