@@ -210,8 +210,10 @@ def last_quarter_fall(val_curve: list[list[float]]) -> float:
 def _optimizer(model, cfg: PretrainConfig) -> torch.optim.AdamW:
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
+    # fused: one ATen kernel at the pinned capability, whose square root is the processor's exact one; the
+    # for-loop AdamW takes its square root from MKL, whose bits differ between processors (ttc.determinism).
     return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95), fused=True)
 
 
 def _save_partial(path: Path, model, opt, state: dict, settings: dict) -> None:
