@@ -20,9 +20,9 @@ BIN := $(VENV)/bin
 KERNEL := ttc
 STAMP := $(VENV)/.installed
 # One instruction set for torch, MKL, oneDNN, numpy and OpenBLAS in every process make starts, so that the
-# same settings give the same bits on any x86-64 machine (ttc.determinism; TTC_DETERMINISTIC=0 turns it off).
-include ttc/pinned.env
-PINNED := $(shell sed -n 's/^\([A-Z_]*\)=.*/\1/p' ttc/pinned.env)
+# same settings give the same bits on any x86-64 machine (ttc.core.determinism; TTC_DETERMINISTIC=0 turns it off).
+include ttc/core/pinned.env
+PINNED := $(shell sed -n 's/^\([A-Z_]*\)=.*/\1/p' ttc/core/pinned.env)
 ifneq ($(TTC_DETERMINISTIC),0)
 export $(PINNED)
 endif
@@ -30,7 +30,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Where results go: data/, or TTC_DATA_ROOT (the executed copies go there too, beside their artifacts).
 DATA := $(or $(TTC_DATA_ROOT),data)
 EXECUTED := $(patsubst notebooks/%,$(DATA)/$(PROFILE)/notebooks/%,$(NOTEBOOKS))
-PACKAGE := $(wildcard ttc/*.py)
+PACKAGE := $(wildcard ttc/*.py ttc/*/*.py)
 
 .PHONY: help setup reproduce notebooks seed-study readme test test-browser browser-deps bench lab clean-profile verify golden
 .DEFAULT_GOAL := help
@@ -39,7 +39,7 @@ help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
 	@echo "profiles (PROFILE=...): $(basename $(notdir $(wildcard params/*.yaml)))  [default: full]"
 
-$(STAMP): requirements.txt pyproject.toml ttc/pinned.env
+$(STAMP): requirements.txt pyproject.toml ttc/core/pinned.env
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
@@ -67,7 +67,7 @@ $(foreach i,$(wordlist 2,$(words $(EXECUTED)),$(shell seq $(words $(EXECUTED))))
 # First, any executed notebook whose artifacts (listed beside it) were deleted or damaged since it ran
 # is removed, so that it runs again and rebuilds them, and so do the notebooks after it.
 reproduce: params/$(PROFILE).yaml | $(STAMP)  ## run every notebook in order (PROFILE=full|quick|tiny)
-	$(BIN)/python -m ttc.store check $(DATA)/$(PROFILE)/notebooks
+	$(BIN)/python -m ttc.core.store check $(DATA)/$(PROFILE)/notebooks
 	@$(MAKE) --no-print-directory notebooks PROFILE=$(PROFILE)
 	@echo "done: figures in $(if $(filter full,$(PROFILE)),figures/,figures/$(PROFILE)/), tables in $(DATA)/$(PROFILE)/results/"
 
@@ -77,13 +77,13 @@ notebooks: $(EXECUTED)
 seed-study: $(DATA)/$(PROFILE)/notebooks/seed_study.ipynb  ## the seed study (PROFILE=...): ~1 h at the full profile
 
 readme: | $(STAMP)  ## render the README's results section from the committed figures/NN_summary.json
-	$(BIN)/python -m ttc.report readme
+	$(BIN)/python -m ttc.report.findings readme
 
 test: $(STAMP)  ## run the tests (every notebook runs at the tiny profile)
 	$(BIN)/python -m pytest -q -m "not browser"
 
 verify: | $(STAMP)  ## retrain the full profile's policy from nothing (~3 min) and compare with figures/01_summary.json, exactly
-	$(BIN)/python -m ttc.verify
+	$(BIN)/python -m ttc.checks.verify
 
 # The golden record (tests/golden/tiny.json) is what `make test` compares the tiny study with. Rewrite it
 # only for a change that moves results on purpose, in its own commit that says why.
@@ -92,7 +92,7 @@ golden: | $(STAMP)  ## rerun the tiny study (and its seed study) from nothing an
 	rm -rf $(GOLDEN_ROOT)
 	TTC_DATA_ROOT=$(CURDIR)/$(GOLDEN_ROOT)/data TTC_FIGURES_ROOT=$(CURDIR)/$(GOLDEN_ROOT)/figures \
 		$(MAKE) --no-print-directory reproduce seed-study PROFILE=tiny
-	$(BIN)/python -m ttc.golden write tiny --root $(GOLDEN_ROOT)/data
+	$(BIN)/python -m ttc.checks.golden write tiny --root $(GOLDEN_ROOT)/data
 
 # Debian's Chromium and its driver, for the browser test (root installs them; apt needs no network beyond
 # the Debian archive).

@@ -1,5 +1,5 @@
 """What determinism costs in sampling: the ordered matrix product against MKL's on the study's shapes, and
-the sampler with the C++ kernels built for the pinned instruction set (`ttc.kernels.KERNEL_FLAGS`: AVX2, FMA,
+the sampler with the C++ kernels built for the pinned instruction set (`ttc.core.kernels.KERNEL_FLAGS`: AVX2, FMA,
 no contraction) against the same source built for this processor (`-march=native`, as before the pin).
 
 Run with `make bench`. Both kernel builds run in this process, alternating, each `REPEATS` times (the
@@ -16,12 +16,13 @@ import time
 import ttc  # noqa: F401  (first: it pins the instruction set)
 import torch
 
-from ttc import determinism, kernels
+from ttc.core import determinism
+from ttc.core import kernels
 
 sys.path.insert(0, "bench")
 from bench_sampler import model_for, prompts_for, time_ours  # noqa: E402
 
-from ttc.tokenizer import build_tokenizer  # noqa: E402
+from ttc.world.tokenizer import build_tokenizer  # noqa: E402
 
 SHAPES = [  # (M, K, N) of the study's products: d80-l5's linear layers at 1024 tokens, forward and backward,
     (1024, 80, 320), (320, 1024, 80), (1024, 320, 80),  # and a decode step's at batch 256

@@ -21,12 +21,12 @@ import time
 import ttc  # noqa: F401  (first: it pins the instruction set, unless TTC_DETERMINISTIC=0)
 import torch
 
-from ttc import determinism
-from ttc import pretrain as P
-from ttc import world as W
-from ttc.lm import LADDER, build_model
-from ttc.study import Study, profile_params
-from ttc.tokenizer import build_tokenizer
+from ttc.core import determinism
+from ttc.models import pretrain as P
+from ttc.world import synthetic as W
+from ttc.models.lm import LADDER, build_model
+from ttc.pipelines.study import Study, profile_params
+from ttc.world.tokenizer import build_tokenizer
 
 SIZES = tuple(sys.argv[1:]) or ("d32-l2", "d48-l3", "d64-l4", "d80-l5")  # default: the full profile's ladder
 WARMUP, STEPS = 5, 20

@@ -19,12 +19,12 @@ import ttc  # noqa: F401  (first: it pins the instruction set of torch and numpy
 import pandas as pd
 import torch
 
-from ttc import executors
-from ttc import world as W
-from ttc.executors import ExecutorConfig
-from ttc.lm import LADDER, build_model
-from ttc.pool import PoolConfig, sample_pool
-from ttc.tokenizer import build_tokenizer
+from ttc.core import executors
+from ttc.world import synthetic as W
+from ttc.core.executors import ExecutorConfig
+from ttc.models.lm import LADDER, build_model
+from ttc.pipelines.pool import PoolConfig, sample_pool
+from ttc.world.tokenizer import build_tokenizer
 
 PROBLEMS = 80
 SAMPLES = 64

@@ -18,14 +18,14 @@ import time
 import ttc  # noqa: F401  (first: it pins the instruction set of torch and numpy)
 import torch
 
-from ttc import kernels
-from ttc import world as W
-from ttc.config import ROOT
-from ttc.lm import LADDER, build_model, count_parameters, load_model
-from ttc.store import artifact_status
-from ttc.compute import processing_flops
-from ttc.sampling import Sampler
-from ttc.tokenizer import build_tokenizer
+from ttc.core import kernels
+from ttc.world import synthetic as W
+from ttc.core.config import ROOT
+from ttc.models.lm import LADDER, build_model, count_parameters, load_model
+from ttc.core.store import artifact_status
+from ttc.core.compute import processing_flops
+from ttc.models.sampling import Sampler
+from ttc.world.tokenizer import build_tokenizer
 
 MODELS = ("d32-l2", "d80-l5")  # the policy and the largest ladder model
 BATCHES = (1, 64, 256, 1024)

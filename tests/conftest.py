@@ -1,10 +1,10 @@
-import ttc  # first: it pins the instruction set of torch and numpy before they load (ttc.determinism)
+import ttc  # first: it pins the instruction set of torch and numpy before they load (ttc.core.determinism)
 import pytest
 import torch
 
-from ttc.lm import LADDER, build_model
-from ttc.tokenizer import build_tokenizer
-from ttc.world import WorldConfig, make_splits
+from ttc.models.lm import LADDER, build_model
+from ttc.world.tokenizer import build_tokenizer
+from ttc.world.synthetic import WorldConfig, make_splits
 
 torch.set_num_threads(2)
 
@@ -46,7 +46,7 @@ def run_notebook(name: str, out, kernel_name: str = "python3", **overrides):
     import papermill as pm
     import yaml
 
-    from ttc.config import ROOT
+    from ttc.core.config import ROOT
 
     params = yaml.safe_load((ROOT / "params" / "tiny.yaml").read_text()) | overrides
     return pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=params,

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ttc.analysis import bin_edges, bootstrap_interval, difficulty_bins, pass_at_k
-from ttc.config import ConfigError
+from ttc.methods.analysis import bin_edges, bootstrap_interval, difficulty_bins, pass_at_k
+from ttc.core.config import ConfigError
 
 
 @given(st.integers(1, 40).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n))))
@@ -55,7 +55,7 @@ def test_bootstrap_interval_brackets_the_mean():
 
 
 def test_auc_known_values():
-    from ttc.analysis import auc
+    from ttc.methods.analysis import auc
     assert auc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == 1.0
     assert auc([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1]) == 0.0
     assert auc([0.5, 0.5], [0, 1]) == 0.5
@@ -63,7 +63,7 @@ def test_auc_known_values():
 
 
 def test_accuracy_vs_n_nests_budgets_and_counts_hits():
-    from ttc.analysis import accuracy_vs_n, budgets_up_to
+    from ttc.methods.analysis import accuracy_vs_n, budgets_up_to
     assert budgets_up_to(8) == [1, 2, 4, 8] and budgets_up_to(6) == [1, 2, 4, 6]
     # Problem a: 3 of 4 samples right; problem b: none has an answer.
     pool = pd.DataFrame({"problem_id": ["a"] * 4 + ["b"] * 4, "answer": ["1", "1", "2", "1", None, None, None, None],
@@ -78,7 +78,7 @@ def test_accuracy_vs_n_nests_budgets_and_counts_hits():
 
 
 def test_stratified_subsets_balance_bins_and_nest():
-    from ttc.analysis import stratified_subset
+    from ttc.methods.analysis import stratified_subset
     bins = pd.Series([1] * 10 + [2] * 10 + [3] * 4, index=[f"p{i}" for i in range(24)])
     small, large = stratified_subset(bins, 6, seed=3), stratified_subset(bins, 12, seed=3)
     assert bins[small].value_counts().to_dict() == {1: 2, 2: 2, 3: 2}
@@ -88,7 +88,7 @@ def test_stratified_subsets_balance_bins_and_nest():
 
 
 def test_within_problem_auc_ignores_what_separates_problems():
-    from ttc.analysis import auc, within_problem_auc
+    from ttc.methods.analysis import auc, within_problem_auc
     # An easy problem scored high, a hard one low, and within each the score ranks wrong above right.
     t = pd.DataFrame({"problem_id": ["e"] * 4 + ["h"] * 4, "score": [0.8, 0.95, 0.85, 0.9, 0.2, 0.05, 0.15, 0.1],
                       "correct": [True, False, True, False, False, True, False, True]})

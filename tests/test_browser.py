@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from ttc.config import ROOT
+from ttc.core.config import ROOT
 from conftest import run_notebook
 
 pytestmark = pytest.mark.browser

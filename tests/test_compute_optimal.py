@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ttc.compute_optimal import (budget_to_match, choose, cross_validated, efficiency, on_common_problems,
+from ttc.methods.compute_optimal import (budget_to_match, choose, cross_validated, efficiency, on_common_problems,
                                   split_spread)
 
 
@@ -45,7 +45,7 @@ def test_a_method_that_dominates_a_bin_is_chosen_there():
 def test_strategies_are_their_fields_and_ties_go_to_the_label_first_in_name_order():
     # Two strategies given as fields (kind, width, lookahead), labels derived from them; the two
     # beam widths tie everywhere, and the label "beam M=4" sorts before "beam M=sqrt N".
-    from ttc.search import STRATEGY, strategy_label
+    from ttc.methods.search import STRATEGY, strategy_label
 
     rows = []
     for i in range(6):
@@ -83,7 +83,7 @@ def test_budget_comparisons_keep_only_the_problems_measured_at_every_budget():
 def test_the_policy_estimates_a_bin_then_runs_that_bins_strategy(splits, tokenizer):
     from test_search import ScriptedPolicy, TruthVerifier
 
-    from ttc.compute_optimal import predicted_bin, run_policy
+    from ttc.methods.compute_optimal import predicted_bin, run_policy
 
     assert [predicted_bin(s, [0.8, 0.5]) for s in (0.9, 0.8, 0.6, 0.1)] == [1, 1, 2, 3]
     problems = [p for p in splits["test"] if len(p.steps) >= 3][:4]

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from ttc import determinism
-from ttc.config import ROOT
+from ttc.core import determinism
+from ttc.core.config import ROOT
 
 # The full profile's policy, pretrained for 200K tokens in a fresh process with the given thread count;
 # prints its weights' SHA-256.
@@ -17,10 +17,10 @@ import hashlib, sys, tempfile
 from pathlib import Path
 import ttc, torch
 torch.set_num_threads(int(sys.argv[1]))
-from ttc.ladder_study import pretrain_on_world
-from ttc.study import Study, profile_params
-from ttc.tokenizer import build_tokenizer
-from ttc.world import make_splits
+from ttc.pipelines.ladder_study import pretrain_on_world
+from ttc.pipelines.study import Study, profile_params
+from ttc.world.tokenizer import build_tokenizer
+from ttc.world.synthetic import make_splits
 cfg = Study.from_params(profile_params("full") | {"pretrain_tokens": 200_000}).config
 with tempfile.TemporaryDirectory() as d:
     pretrain_on_world(cfg.ladder.policy, build_tokenizer(), make_splits(cfg.world), cfg.world, cfg.pretrain,
@@ -65,7 +65,7 @@ def test_a_process_that_loaded_numpy_or_ran_torch_before_ttc_is_refused_with_wha
 
 
 def test_the_kernels_are_built_for_one_instruction_set_never_for_the_host():
-    from ttc import kernels
+    from ttc.core import kernels
 
     assert not any("native" in flag for flag in kernels.KERNEL_FLAGS)
     assert {"-mavx2", "-mfma", "-ffp-contract=off"} <= set(kernels.KERNEL_FLAGS)

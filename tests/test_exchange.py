@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttc.config import ConfigError
-from ttc.exchange import (PAPER_RATIOS, Reach, cost_to_reach, exchange_rate, frontier, inference_multiplier,
+from ttc.core.config import ConfigError
+from ttc.methods.exchange import (PAPER_RATIOS, Reach, cost_to_reach, exchange_rate, frontier, inference_multiplier,
                           lifetime_flops, llama_parameters, match_budget, matched_flops, pooled_slope, queries)
 
 
@@ -29,8 +29,8 @@ def test_the_multiplier_matches_the_larger_models_lifetime_flops(m, ratio, n, d)
 
 
 def test_a_ladder_models_flops_from_its_config_equal_the_count_from_its_parameters(tokenizer):
-    from ttc.compute import pretraining_flops
-    from ttc.lm import LADDER, model_config, parameters_of
+    from ttc.core.compute import pretraining_flops
+    from ttc.models.lm import LADDER, model_config, parameters_of
 
     for name in ("d16-l1", "d32-l2", "d80-l5"):
         config = model_config(LADDER[name], tokenizer)
@@ -124,7 +124,7 @@ def _synthetic_curves(slope: float, n_problems: int = 40) -> tuple[pd.DataFrame,
 
 
 def test_the_exchange_fit_recovers_a_known_slope_from_synthetic_curves():
-    from ttc.exchange_study import accuracy_targets, curve_points, exchange_fit
+    from ttc.pipelines.exchange_study import accuracy_targets, curve_points, exchange_fit
 
     curves, pretrain = _synthetic_curves(slope=-1.176)
     fit = exchange_fit(curves, accuracy_targets(curve_points(curves), 10), pretrain, n_boot=20, seed=0)
@@ -136,7 +136,7 @@ def test_the_exchange_fit_recovers_a_known_slope_from_synthetic_curves():
 
 
 def test_the_matched_comparison_on_a_hand_made_table():
-    from ttc.exchange_study import GENERATIONS, LEDGER, matched_comparison
+    from ttc.pipelines.exchange_study import GENERATIONS, LEDGER, matched_comparison
 
     per_problem = pd.DataFrame({"problem_id": ["e", "h"] * 3, "budget": [4, 4, 16, 16, 64, 64],
                                 "accuracy": [1.0, 0.0, 1.0, 0.25, 1.0, 0.5], "flops": [4, 4, 16, 16, 64, 64]})
@@ -153,7 +153,7 @@ def test_the_matched_comparison_on_a_hand_made_table():
 
 
 def test_the_exchange_config_says_what_is_wrong():
-    from ttc.exchange import ExchangeConfig
+    from ttc.methods.exchange import ExchangeConfig
 
     with pytest.raises(ConfigError, match="exchange_ratios"):
         ExchangeConfig(ratios=(0.16, -1.0))
@@ -163,7 +163,7 @@ def test_the_exchange_config_says_what_is_wrong():
 
 
 def test_notebook_07s_settings_are_checked_against_the_ladder():
-    from ttc.study import Study, profile_params
+    from ttc.pipelines.study import Study, profile_params
 
     def check(**overrides):
         Study.from_params(profile_params("tiny") | overrides).check_exchange()

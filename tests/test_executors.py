@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ttc import executors
-from ttc.compute import Ledger
-from ttc.config import ConfigError
-from ttc.executors import ExecutorConfig
-from ttc.pool import PoolConfig, sample_pool
-from ttc.store import build_in_chunks, chunk_seed
+from ttc.core import executors
+from ttc.core.compute import Ledger
+from ttc.core.config import ConfigError
+from ttc.core.executors import ExecutorConfig
+from ttc.pipelines.pool import PoolConfig, sample_pool
+from ttc.core.executors import build_in_chunks, chunk_seed
 
 RAY = ExecutorConfig(executor="ray")
 
@@ -100,7 +100,7 @@ def test_an_interrupted_build_resumes_without_recomputing_its_finished_chunks(tm
 
 
 def test_the_executor_is_a_study_parameter(tmp_path, monkeypatch):
-    from ttc.study import Study, profile_params
+    from ttc.pipelines.study import Study, profile_params
 
     monkeypatch.setenv("TTC_DATA_ROOT", str(tmp_path))
     with executors.using(ExecutorConfig()):

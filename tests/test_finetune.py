@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ttc.finetune import Example, FinetuneConfig, finetune, mean_loss, token_loss, value_loss
+from ttc.models.finetune import Example, FinetuneConfig, finetune, mean_loss, token_loss, value_loss
 
 
 class TinyValue(torch.nn.Module):
@@ -55,7 +55,7 @@ def test_the_best_weights_are_restored_when_training_makes_them_worse():
 
 
 def test_token_loss_trains_a_language_model_head_on_the_marked_positions_only(tokenizer):
-    from ttc.lm import LADDER, build_model
+    from ttc.models.lm import LADDER, build_model
 
     model = build_model(LADDER["d16-l1"], tokenizer, seed=0)
     ids = tuple(tokenizer("Q: 1+2\n3")["input_ids"])
@@ -73,7 +73,7 @@ def test_token_loss_trains_a_language_model_head_on_the_marked_positions_only(to
 def test_without_examples_the_base_model_is_saved_unchanged_and_says_so(tokenizer, tiny_model, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from ttc.finetune import train_and_save
+    from ttc.models.finetune import train_and_save
 
     record = train_and_save(tmp_path / "out", {"test": 1}, lambda: tiny_model, tokenizer, lambda: [], token_loss,
                             FinetuneConfig(), what="revision model", progress=False)

@@ -5,10 +5,10 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from ttc.hub_models import device_and_dtype, load_causal_lm
-from ttc.math500 import MissingResource
-from ttc.sampling import Sampler
-from ttc.tokenizer import build_tokenizer
+from ttc.models.hub_models import device_and_dtype, load_causal_lm
+from ttc.world.math500 import MissingResource
+from ttc.models.sampling import Sampler
+from ttc.world.tokenizer import build_tokenizer
 from conftest import offline_error
 
 
@@ -51,7 +51,7 @@ def test_a_missing_directory_is_one_clear_error(tmp_path):
 
 
 def test_offline_a_missing_hub_model_is_one_clear_error():
-    out = offline_error("from ttc.hub_models import load_causal_lm\n"
+    out = offline_error("from ttc.models.hub_models import load_causal_lm\n"
                         "try:\n"
                         "    load_causal_lm('nobody/no-such-model')\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
     assert out.startswith("MissingResource") and "nobody/no-such-model" in out

@@ -5,8 +5,8 @@ import torch
 import yaml
 from transformers import AutoModelForCausalLM
 
-from ttc.config import ConfigError, check_profile
-from ttc.lm import LADDER, Ladder, build_model, count_parameters, load_model, parameters_of, save_model
+from ttc.core.config import ConfigError, check_profile
+from ttc.models.lm import LADDER, Ladder, build_model, count_parameters, load_model, parameters_of, save_model
 
 
 def test_study_ladder_spans_14x(tokenizer):
@@ -59,7 +59,7 @@ def test_saved_model_reloads_with_the_same_logits(tokenizer, tmp_path):
 
 
 def test_a_damaged_or_unfinished_model_is_refused_naming_its_folder(tokenizer, tmp_path):
-    from ttc.store import CorruptArtifact, MissingArtifact
+    from ttc.core.store import CorruptArtifact, MissingArtifact
 
     save_model(build_model(LADDER["d24-l2"], tokenizer, seed=1), tokenizer, tmp_path / "m", {"name": "d24-l2"})
     weights = tmp_path / "m" / "model.safetensors"
@@ -76,7 +76,7 @@ def test_a_damaged_or_unfinished_model_is_refused_naming_its_folder(tokenizer, t
 def test_ladder_checks_on_known_summaries():
     import pandas as pd
 
-    from ttc.ladder_study import ladder_checks
+    from ttc.pipelines.ladder_study import ladder_checks
 
     def summary(greedy, pass1, fall=(0.01, 0.02, 0.0, 0.05)):
         return pd.DataFrame({"name": ["a", "b", "c", "d"], "parameters": [4, 1, 2, 3],  # rows out of order

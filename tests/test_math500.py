@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttc.config import ConfigError
-from ttc.math500 import MissingResource, equivalent, grade, last_boxed, load_problems, prompt
+from ttc.core.config import ConfigError
+from ttc.world.math500 import MissingResource, equivalent, grade, last_boxed, load_problems, prompt
 from conftest import offline_error
 
 FIXTURE = [  # (problem, gold answer, a completion, whether it is right)
@@ -61,7 +61,7 @@ def test_extraction_never_raises_and_returns_balanced_contents(text):
 
 
 def test_offline_a_missing_data_set_is_one_clear_error():
-    out = offline_error("from ttc.math500 import load_problems\n"
+    out = offline_error("from ttc.world.math500 import load_problems\n"
                         "try:\n"
                         "    load_problems('nobody/no-such-math-set')\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
     assert out.startswith("MissingResource") and "nobody/no-such-math-set" in out

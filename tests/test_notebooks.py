@@ -6,9 +6,9 @@ import pandas as pd
 import papermill as pm
 import pytest
 
-from ttc import golden
-from ttc.lm import LADDER, parameters_of
-from ttc.tokenizer import build_tokenizer
+from ttc.checks import golden
+from ttc.models.lm import LADDER, parameters_of
+from ttc.world.tokenizer import build_tokenizer
 from conftest import run_notebook
 
 
@@ -253,7 +253,7 @@ def test_a_notebook_opened_before_its_inputs_exist_says_what_makes_them_in_one_m
 
 
 def test_setting_the_profile_in_the_parameters_cell_switches_every_other_setting(study_dirs):
-    from ttc.study import PARAMETERS, Study, profile_params
+    from ttc.pipelines.study import PARAMETERS, Study, profile_params
 
     full = profile_params("full")
     reader = {k: full[k] for k in PARAMETERS} | {"profile": "tiny"}  # the cell as a reader leaves it

@@ -8,9 +8,9 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from ttc import kernels
-from ttc.lm import LADDER, build_model
-from ttc.ordered import OrderedLinear, attend, linear, mm
+from ttc.core import kernels
+from ttc.models.lm import LADDER, build_model
+from ttc.core.ordered import OrderedLinear, attend, linear, mm
 
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="the C++ kernels cannot be built here")
 
@@ -90,7 +90,7 @@ def test_a_ladder_model_multiplies_only_through_the_ordered_products(tokenizer):
 
 
 def test_a_few_features_dot_and_sums_in_order_at_any_thread_count():
-    from ttc.ordered import rowdot, total
+    from ttc.core.ordered import rowdot, total
 
     x = randn(40_000, 5, seed=13).double()
     w = torch.tensor([0.5, -1.0, 2.0, 0.25, 3.0], dtype=torch.float64, requires_grad=True)

@@ -1,10 +1,10 @@
 import pytest
 
-from ttc import world as W
-from ttc.config import ConfigError
-from ttc.pool import PoolConfig, problem_stats, sample_pool
-from ttc.compute import Ledger
-from ttc.store import build_in_chunks
+from ttc.world import synthetic as W
+from ttc.core.config import ConfigError
+from ttc.pipelines.pool import PoolConfig, problem_stats, sample_pool
+from ttc.core.compute import Ledger
+from ttc.core.executors import build_in_chunks
 
 
 def test_pool_is_one_row_per_sample_and_graded(tiny_model, tokenizer, splits, tmp_path):

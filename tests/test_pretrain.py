@@ -5,9 +5,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ttc import pretrain as P
-from ttc.config import ConfigError
-from ttc.store import artifact_status
+from ttc.models import pretrain as P
+from ttc.core.config import ConfigError
+from ttc.core.store import artifact_status
 
 
 def small_config(**kw):
@@ -129,9 +129,9 @@ def test_a_saved_model_of_another_architecture_is_refused(tokenizer, splits, tmp
     model's recorded size must then stop the old model from being reused as the new one."""
     from dataclasses import asdict, replace
 
-    from ttc import ladder_study
-    from ttc.lm import LADDER, Ladder, model_record
-    from ttc.world import WorldConfig
+    from ttc.pipelines import ladder_study
+    from ttc.models.lm import LADDER, Ladder, model_record
+    from ttc.world.synthetic import WorldConfig
 
     world = WorldConfig(n_train=400, n_val=30, n_test=30, modulus=13)
     cfg = small_config(tokens=2 * 2 * 256)
@@ -146,7 +146,7 @@ def test_a_saved_model_of_another_architecture_is_refused(tokenizer, splits, tmp
 
 def test_a_packed_document_sees_only_itself(tokenizer, splits):
     """With documents isolated, a document's logits in a packed row are its logits alone, as at inference."""
-    from ttc.lm import LADDER, build_model
+    from ttc.models.lm import LADDER, build_model
 
     model = build_model(LADDER["d16-l1"], tokenizer, seed=0).eval()
     cfg = small_config()

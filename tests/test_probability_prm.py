@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ttc import world as W
-from ttc.config import ConfigError
-from ttc.lm import LADDER, build_model
-from ttc.probability_prm import ProbabilityPRM, ProbabilityPRMConfig, bce, fit_logistic, train_head
-from ttc.reference_verifiers import LINE_FEATURES, LOGP_FLOOR, LikelihoodVerifier
-from ttc.tokenizer import build_tokenizer
+from ttc.world import synthetic as W
+from ttc.core.config import ConfigError
+from ttc.models.lm import LADDER, build_model
+from ttc.verifiers.probability_prm import ProbabilityPRM, ProbabilityPRMConfig, bce, fit_logistic, train_head
+from ttc.verifiers.reference import LINE_FEATURES, LOGP_FLOOR, LikelihoodVerifier
+from ttc.world.tokenizer import build_tokenizer
 
 
 @pytest.fixture(scope="module")

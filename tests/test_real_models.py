@@ -12,13 +12,13 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast,
                           Qwen2Config, Qwen2ForTokenClassification)
 
-from ttc.config import ConfigError
-from ttc.hub_models import load_causal_lm
-from ttc.math500 import MissingResource, equivalent, last_boxed, load_problems
-from ttc.prm_adapters import ClassificationPRM, PRMConfig, StepTagPRM, load_prm
-from ttc.sampling import Sampler, StepStops
-from ttc.search import SearchConfig, run_search
-from ttc.worlds import MathWorld
+from ttc.core.config import ConfigError
+from ttc.models.hub_models import load_causal_lm
+from ttc.world.math500 import MissingResource, equivalent, last_boxed, load_problems
+from ttc.verifiers.prm_adapters import ClassificationPRM, PRMConfig, StepTagPRM, load_prm
+from ttc.models.sampling import Sampler, StepStops
+from ttc.methods.search import SearchConfig, run_search
+from ttc.world.protocol import MathWorld
 from conftest import run_notebook
 
 # A small vocabulary, so that a random model writes step ends and boxed answers often enough to test them.
@@ -188,7 +188,7 @@ def test_a_missing_prm_is_one_clear_error(tmp_path):
 def given_model_params(tmp_path, math_file, **overrides) -> dict:
     """The tiny profile's sizes, on MATH with a given policy (a tiny random GPT-2) and a given step-tag PRM (a
     tiny random Llama), written to a temporary folder."""
-    from ttc.study import profile_params
+    from ttc.pipelines.study import profile_params
 
     tokenizer = small_tokenizer(True, chat=True)
     policy = save(tmp_path, "policy", causal_lm("gpt2", len(tokenizer)), tokenizer)
@@ -256,14 +256,14 @@ def test_a_notebook_that_cannot_run_on_given_models_says_why_and_stops_before_an
     ({"world": "math500", "policy": "a/b", "prm": "c/d", "prm_kind": "value"}, r"prm_kind='value'"),
 ])
 def test_the_world_policy_and_prm_are_not_mixed(overrides, message):
-    from ttc.study import StudyConfig, profile_params
+    from ttc.pipelines.study import StudyConfig, profile_params
 
     with pytest.raises(ConfigError, match=message):
         StudyConfig.from_params(profile_params("tiny") | overrides)
 
 
 def test_the_example_profile_for_real_models_builds():
-    from ttc.study import StudyConfig, profile_params
+    from ttc.pipelines.study import StudyConfig, profile_params
 
     cfg = StudyConfig.from_params(profile_params("math500"))
     assert cfg.models.given and cfg.ladder.policy is None and cfg.models.prm_config.kind == "step_tag"

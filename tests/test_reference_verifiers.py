@@ -5,14 +5,14 @@ import pandas as pd
 import pytest
 import torch
 
-from ttc import text as T
-from ttc import world as W
-from ttc.analysis import cell_auc
-from ttc.config import ConfigError
-from ttc.lm import LADDER, build_model
-from ttc.reference_verifiers import LikelihoodVerifier, TruthChecker
-from ttc.tokenizer import build_tokenizer
-from ttc.verifier_study import adopt, majority_wrong_problems, verifier_report
+from ttc.world import text as T
+from ttc.world import synthetic as W
+from ttc.methods.analysis import cell_auc
+from ttc.core.config import ConfigError
+from ttc.models.lm import LADDER, build_model
+from ttc.verifiers.reference import LikelihoodVerifier, TruthChecker
+from ttc.world.tokenizer import build_tokenizer
+from ttc.pipelines.verifier_study import adopt, majority_wrong_problems, verifier_report
 
 
 @pytest.fixture(scope="module")

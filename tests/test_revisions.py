@@ -8,12 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import Levenshtein
 
-from ttc import text as T
-from ttc import world as W
-from ttc.config import ConfigError
-from ttc.revisions import (CONTEXT_ATTEMPTS, flat_majority, hierarchical_weighted, revised_away, revision_prompt,
+from ttc.world import text as T
+from ttc.world import synthetic as W
+from ttc.core.config import ConfigError
+from ttc.methods.revisions import (CONTEXT_ATTEMPTS, flat_majority, hierarchical_weighted, revised_away, revision_prompt,
                            sample_chains, sft_examples, split, splits_of, staircase, trajectories)
-from ttc.sampling import Completion
+from ttc.models.sampling import Completion
 
 attempt = st.text(alphabet="0123456789+-*=\nA: ", min_size=1, max_size=30).map(lambda s: s.strip("\n") or "0")
 
@@ -57,7 +57,7 @@ def test_a_chain_keeps_the_most_recent_attempts_and_answers_from_the_newest(spli
 
 
 def test_the_sft_loss_is_taken_on_the_target_attempt_only(tokenizer, splits):
-    from ttc.revisions import Trajectory
+    from ttc.methods.revisions import Trajectory
 
     problem = splits["train"][0]
     right = T.solution_text(problem.steps, problem.answer)
@@ -127,14 +127,14 @@ def test_chains_write_each_attempt_after_the_recent_ones_and_bill_every_token(sp
     assert [len(call) for call in policy.prompts] == [4, 4, 2, 2, 2, 2]  # the short chains stop
     assert attempts.answer.tolist()[:2] == ["0", "0"] and (attempts.flops > 0).all()
     # each attempt's history is what it was written after
-    from ttc.revisions import histories
+    from ttc.methods.revisions import histories
 
     prompts = histories(attempts, {p.id: p for p in problems})
     assert prompts == [call for calls in policy.prompts for call in calls]
 
 
 def test_a_split_of_a_smaller_budget_has_disjoint_replicates_in_the_staircase():
-    from ttc.revisions import replicates
+    from ttc.methods.revisions import replicates
 
     lengths = staircase(16)
     chains = [[(c, t) for t in range(n)] for c, n in enumerate(lengths)]
@@ -150,7 +150,7 @@ def test_a_split_of_a_smaller_budget_has_disjoint_replicates_in_the_staircase():
 def test_split_results_select_hierarchically_and_bill_writing_and_reading():
     import pandas as pd
 
-    from ttc.revision_study import MAJORITY, split_results
+    from ttc.pipelines.revision_study import MAJORITY, split_results
 
     # one problem, the staircase of 2: a chain of 2 ("1" then "7") and one of 1 ("1"); the right answer is 7
     attempts = pd.DataFrame({"problem_id": "p", "chain": [0, 0, 1], "step": [0, 1, 0], "answer": ["1", "7", "1"],
@@ -169,8 +169,8 @@ def test_split_results_select_hierarchically_and_bill_writing_and_reading():
 def test_the_revision_model_is_fine_tuned_at_its_extended_length_and_saved(tokenizer, splits, tiny_model, tmp_path):
     from transformers import AutoModelForCausalLM
 
-    from ttc.lm import save_model
-    from ttc.revisions import RevisionConfig, Trajectory, train_revision_model
+    from ttc.models.lm import save_model
+    from ttc.methods.revisions import RevisionConfig, Trajectory, train_revision_model
 
     base = tmp_path / "base"
     save_model(tiny_model, tokenizer, base, {"name": "d16-l1"})
@@ -187,7 +187,7 @@ def test_the_revision_model_is_fine_tuned_at_its_extended_length_and_saved(token
 
 
 def test_the_revision_data_is_every_answer_graded_and_its_trajectories_a_seeded_subset(splits, tmp_path):
-    from ttc.revisions import RevisionConfig, sample_answers, training_trajectories
+    from ttc.methods.revisions import RevisionConfig, sample_answers, training_trajectories
 
     class HalfRight:
         n_parameters = 1
@@ -209,7 +209,7 @@ def test_the_revision_data_is_every_answer_graded_and_its_trajectories_a_seeded_
 def test_the_revision_orm_reads_each_attempt_after_its_history_and_learns_its_grade(tokenizer, splits):
     import pandas as pd
 
-    from ttc.revisions import orm_examples
+    from ttc.methods.revisions import orm_examples
 
     p = splits["test"][0]
     attempts = pd.DataFrame({"problem_id": p.id, "chain": [0, 0, 0], "step": [0, 1, 2],
@@ -227,7 +227,7 @@ def test_the_revision_orm_reads_each_attempt_after_its_history_and_learns_its_gr
 def test_every_attempt_is_billed_what_reading_it_costs_even_a_repeat(splits):
     import pandas as pd
 
-    from ttc.revisions import score_attempts
+    from ttc.methods.revisions import score_attempts
 
     class Counting:
         n_parameters = 10

@@ -5,8 +5,8 @@ import torch
 from hypothesis import given, strategies as st
 import torch.nn.functional as F
 
-from ttc.compute import Ledger
-from ttc.sampling import Sampler
+from ttc.core.compute import Ledger
+from ttc.models.sampling import Sampler
 
 PROMPTS = ["Q: 12 +05 (mod 13)\n", "Q: 4821+3967\n", "Q: 1+2\n"]
 
@@ -76,8 +76,8 @@ def test_bad_sampling_arguments_are_refused(tiny_model, tokenizer):
 
 
 def test_lean_forward_matches_the_transformers_forward(tokenizer):
-    from ttc.lean_llama import LeanLlama
-    from ttc.lm import LADDER, build_model
+    from ttc.models.lean_llama import LeanLlama
+    from ttc.models.lm import LADDER, build_model
 
     model = build_model(LADDER["d24-l2"], tokenizer, seed=3).eval()
     encoded = [tokenizer(p)["input_ids"] for p in PROMPTS]
@@ -111,7 +111,7 @@ def test_lean_and_transformers_sampling_draw_the_same_samples(tiny_model, tokeni
 
 @pytest.mark.parametrize("lean", [True, False])
 def test_step_by_step_continuation_equals_sampling_the_whole(lean, tokenizer):
-    from ttc.lm import LADDER, build_model
+    from ttc.models.lm import LADDER, build_model
 
     model = build_model(LADDER["d24-l2"], tokenizer, seed=11).eval()
     sampler = Sampler(model, tokenizer, max_new_tokens=30, lean=lean)
@@ -169,8 +169,8 @@ def _gqa_model(tokenizer):
 def test_fused_kernel_and_torch_attention_match_transformers_on_shared_prompts(tokenizer, monkeypatch):
     """Rows repeating a prompt share its cache; the C++ kernels, their torch fallbacks and the
     transformers forward give the same logits at every step, through a compaction."""
-    from ttc import kernels
-    from ttc.lean_llama import LeanLlama
+    from ttc.core import kernels
+    from ttc.models.lean_llama import LeanLlama
 
     if os.environ.get("TTC_KERNELS") != "0":
         assert kernels.available(), "the fused C++ kernels did not build"
@@ -218,8 +218,8 @@ def test_fused_kernel_and_torch_attention_match_transformers_on_shared_prompts(t
 
 @pytest.mark.parametrize("fused", [True, False])
 def test_draw_is_the_categorical_distribution(fused, monkeypatch):
-    from ttc import kernels
-    from ttc.sampling import draw
+    from ttc.core import kernels
+    from ttc.models.sampling import draw
 
     if fused and not kernels.available():
         pytest.skip("the C++ kernels are off or did not build")
@@ -238,7 +238,7 @@ def test_draw_is_the_categorical_distribution(fused, monkeypatch):
 
 
 def test_fused_elementwise_kernels_match_torch():
-    from ttc import kernels
+    from ttc.core import kernels
 
     if not kernels.available():
         pytest.skip("the C++ kernels are off or did not build")
@@ -253,7 +253,7 @@ def test_fused_elementwise_kernels_match_torch():
        batch_size=st.integers(1, 30), budget=st.integers(1, 400), min_rows=st.integers(1, 10))
 def test_runs_partition_the_rows_within_the_batch_size_and_prompt_budget(lengths, samples, batch_size, budget,
                                                                          min_rows):
-    from ttc.sampling import plan_runs
+    from ttc.models.sampling import plan_runs
 
     rows = sorted((n, f"prompt {i}") for i, n in enumerate(lengths) for _ in range(samples))
     runs = plan_runs(rows, batch_size, budget, min_rows)

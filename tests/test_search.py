@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ttc import world as W
-from ttc.config import ConfigError
-from ttc.compute import Ledger
-from ttc.sampling import Completion
-from ttc.search import SearchConfig, process_advantage, prover_value, run_search
-from ttc.text import solution_lines
+from ttc.world import synthetic as W
+from ttc.core.config import ConfigError
+from ttc.core.compute import Ledger
+from ttc.models.sampling import Completion
+from ttc.methods.search import SearchConfig, process_advantage, prover_value, run_search
+from ttc.world.text import solution_lines
 
 
 class ScriptedPolicy:
@@ -159,9 +159,9 @@ def test_search_configs_are_validated():
 def test_real_models_same_seed_same_results_and_counts_add_up(tiny_model, tokenizer, splits, tmp_path):
     from transformers import AutoConfig, LlamaForTokenClassification
 
-    from ttc.lm import save_model
-    from ttc.sampling import Sampler
-    from ttc.verifiers import Verifier
+    from ttc.models.lm import save_model
+    from ttc.models.sampling import Sampler
+    from ttc.verifiers.trained import Verifier
 
     save_model(tiny_model, tokenizer, tmp_path / "m", {"config": {}})
     config = AutoConfig.from_pretrained(tmp_path / "m")

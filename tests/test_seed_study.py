@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from ttc import seed_study as S
-from ttc.config import ConfigError
-from ttc.study import Study, profile_params
+from ttc.pipelines import seed_study as S
+from ttc.core.config import ConfigError
+from ttc.pipelines.study import Study, profile_params
 
 
 def tiny_study(tmp_path, monkeypatch, **overrides):

@@ -3,8 +3,8 @@ from collections import Counter
 import pytest
 from hypothesis import given, strategies as st
 
-from ttc.config import ConfigError
-from ttc.selection import aggregate, select
+from ttc.core.config import ConfigError
+from ttc.verifiers.selection import aggregate, select
 
 answers_and_scores = st.lists(st.tuples(st.sampled_from(["1", "2", "3", None]), st.floats(0, 1)),
                               min_size=1, max_size=30)

@@ -8,7 +8,8 @@ import sys
 import pandas as pd
 import pytest
 
-from ttc import store as S
+from ttc.core import store as S
+from ttc.core.executors import build_in_chunks
 
 
 def table(n=3):
@@ -106,16 +107,16 @@ def test_chunked_builds_resume_and_a_failed_build_never_blocks_a_corrected_one(t
         return pd.DataFrame({"chunk": [i]})
 
     with pytest.raises(ValueError):
-        S.build_in_chunks(path, {"v": 1}, 4, lambda i: chunk(i, fail_at=2), progress=False)
+        build_in_chunks(path, {"v": 1}, 4, lambda i: chunk(i, fail_at=2), progress=False)
     assert made == [0, 1]
     # Resumed with the same settings: pieces 0 and 1 are read back, not made again.
-    whole = S.build_in_chunks(path, {"v": 1}, 4, chunk, progress=False)
+    whole = build_in_chunks(path, {"v": 1}, 4, chunk, progress=False)
     assert made == [0, 1, 2, 3] and whole["chunk"].tolist() == [0, 1, 2, 3]
     assert not path.with_name(path.name + ".partial").exists()
     # A build with other settings that failed leaves pieces keyed by its own settings only.
     with pytest.raises(ValueError):
-        S.build_in_chunks(tmp_path / "u.parquet", {"v": 2}, 3, lambda i: chunk(i, fail_at=1), progress=False)
-    assert S.build_in_chunks(tmp_path / "u.parquet", {"v": 3}, 3, chunk, progress=False)["chunk"].tolist() == [0, 1, 2]
+        build_in_chunks(tmp_path / "u.parquet", {"v": 2}, 3, lambda i: chunk(i, fail_at=1), progress=False)
+    assert build_in_chunks(tmp_path / "u.parquet", {"v": 3}, 3, chunk, progress=False)["chunk"].tolist() == [0, 1, 2]
 
 
 def test_make_reruns_the_notebook_whose_artifact_is_deleted_or_damaged(tmp_path):
@@ -129,12 +130,12 @@ def test_make_reruns_the_notebook_whose_artifact_is_deleted_or_damaged(tmp_path)
         (executed / f"{name}.artifacts.json").write_text(json.dumps({"artifacts": {str(p): "wrote" for p in paths}}))
     assert S.stale_notebooks(executed) == []
     b.write_bytes(b.read_bytes()[:-5])
-    out = subprocess.run([sys.executable, "-m", "ttc.store", "check", str(executed)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "ttc.core.store", "check", str(executed)], capture_output=True, text=True,
                          check=True).stdout
     assert "02_y.ipynb runs again" in out and "corrupt" in out
     assert (executed / "01_x.ipynb").exists() and not (executed / "02_y.ipynb").exists()
     a.unlink()
-    subprocess.run([sys.executable, "-m", "ttc.store", "check", str(executed)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "ttc.core.store", "check", str(executed)], check=True, capture_output=True)
     assert not (executed / "01_x.ipynb").exists()
 
 
@@ -153,7 +154,7 @@ def test_figures_carry_their_settings_inside(tmp_path):
 
 
 def test_an_artifact_made_with_other_numerics_is_refused_not_reused(tmp_path, monkeypatch):
-    from ttc import determinism
+    from ttc.core import determinism
 
     path = tmp_path / "t.parquet"
     S.write_table(path, pd.DataFrame({"x": [1.0]}), {"n": 1})

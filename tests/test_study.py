@@ -2,8 +2,8 @@
 
 import pytest
 
-from ttc.config import ConfigError
-from ttc.study import PARAMETERS, Study, StudyConfig, profile_params
+from ttc.core.config import ConfigError
+from ttc.pipelines.study import PARAMETERS, Study, StudyConfig, profile_params
 
 
 def params(**overrides):
@@ -67,7 +67,7 @@ def test_every_notebooks_parameter_defaults_are_the_full_profiles():
     import ast
     import json
 
-    from ttc.config import ROOT
+    from ttc.core.config import ROOT
 
     full = profile_params("full")
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):

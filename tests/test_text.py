@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttc import text as T
+from ttc.world import text as T
 
 
 @given(st.text())

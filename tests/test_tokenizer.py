@@ -2,8 +2,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
-from ttc import world as W
-from ttc.tokenizer import CHARACTERS, newline_id
+from ttc.world import synthetic as W
+from ttc.world.tokenizer import CHARACTERS, newline_id
 
 
 def test_documents_round_trip_one_token_per_character(tokenizer, splits):

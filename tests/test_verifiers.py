@@ -1,13 +1,13 @@
 import pytest
 import torch
 
-from ttc import world as W
-from ttc.config import ConfigError
-from ttc.lm import save_model
-from ttc.compute import Ledger
-from ttc.sampling import Completion
-from ttc.text import render, solution_lines
-from ttc.verifiers import LabelConfig, Verifier, VerifierConfig, _label_chunk, train_verifier, training_examples
+from ttc.world import synthetic as W
+from ttc.core.config import ConfigError
+from ttc.models.lm import save_model
+from ttc.core.compute import Ledger
+from ttc.models.sampling import Completion
+from ttc.world.text import render, solution_lines
+from ttc.verifiers.trained import LabelConfig, Verifier, VerifierConfig, _label_chunk, train_verifier, training_examples
 
 
 class ScriptedPolicy:
@@ -91,8 +91,8 @@ def test_verifier_trains_saves_and_scores_every_line(splits, base_dir, tmp_path)
 def test_sample_scores_aggregate_each_sample_as_the_selection_rules_do():
     import pandas as pd
 
-    from ttc.selection import aggregate
-    from ttc.verifiers import sample_scores
+    from ttc.verifiers.selection import aggregate
+    from ttc.verifiers.trained import sample_scores
 
     lines = pd.DataFrame({"problem_id": ["a"] * 3 + ["a"] * 2, "text": ["x"] * 3 + ["y"] * 2,
                           "line": [2, 0, 1, 0, 1], "score": [0.5, 0.9, 0.2, 0.3, 0.6]})

@@ -2,7 +2,7 @@
 
 import json
 
-from ttc.verify import compare
+from ttc.checks.verify import compare
 
 
 def test_each_number_matches_only_when_it_is_identical(tmp_path):

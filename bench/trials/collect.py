@@ -1,4 +1,4 @@
-"""Collect the pretraining trials into figures/pretrain_trials.json (committed; rendered by ttc.report).
+"""Collect the pretraining trials into figures/pretrain_trials.json (committed; rendered by ttc.report.findings).
 
 The trials chose the pretraining recipe and the world before the study's models
 were trained; they are not part of `make reproduce`. Each ran once on the
@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from ttc.pretrain import last_quarter_fall  # noqa: E402
+from ttc.models.pretrain import last_quarter_fall  # noqa: E402
 LABELS = {"const": "packed rows, documents see each other (before)", "lr6e-3": "the same, peak lr 6e-3 (2x)",
           "curr": "the same, levels unlocked over the first 20% of steps", "iso": "each document attends only to itself"}
 

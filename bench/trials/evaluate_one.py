@@ -2,11 +2,11 @@
 import sys; sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 import ttc  # noqa: F401  (first: it pins the instruction set of torch and numpy)
 import numpy as np
-from ttc import world as W
-from ttc.lm import load_model
-from ttc.sampling import Sampler
-from ttc.ladder_study import read_splits
-from ttc.study import Study, profile_params
+from ttc.world import synthetic as W
+from ttc.models.lm import load_model
+from ttc.models.sampling import Sampler
+from ttc.pipelines.ladder_study import read_splits
+from ttc.pipelines.study import Study, profile_params
 st = Study.from_params(profile_params("full"))
 test = read_splits(st.data, st.config.world)["test"]
 m, tok, meta = load_model(sys.argv[1])
@@ -14,8 +14,8 @@ g = Sampler(m, tok, batch_size=256, max_new_tokens=192).sample([W.prompt(p) for 
 c = [W.grade(p, x[0].text) for p, x in zip(test, g)]
 print("greedy", np.mean(c), {f: np.mean([ok for ok, p in zip(c, test) if p.family == f]) for f in ("modchain", "addition")})
 import pandas as pd
-from ttc.evaluate import evaluate, EvalConfig
-from ttc.ladder_study import pass1_spread
+from ttc.models.evaluate import evaluate, EvalConfig
+from ttc.pipelines.ladder_study import pass1_spread
 tab = evaluate(m, tok, test, 16, EvalConfig())
 print(tab.groupby(["family","level"]).agg(g=("greedy_correct","mean"), p=("pass1","mean")).round(2).T.to_string())
 print(pass1_spread(tab))

@@ -19,9 +19,9 @@ for the session that adopts or drops the labelled world.
 import dataclasses, string, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from ttc import world as W
-from ttc.study import Study, profile_params
-from ttc.tokenizer import build_tokenizer
+from ttc.world import synthetic as W
+from ttc.pipelines.study import Study, profile_params
+from ttc.world.tokenizer import build_tokenizer
 from trial import run_trial
 
 L = string.ascii_lowercase
