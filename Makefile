@@ -58,7 +58,7 @@ params/%.yaml:
 # notebook without one, and the notebooks skip artifacts already on disk.
 $(DATA)/$(PROFILE)/notebooks/%.ipynb: notebooks/%.ipynb params/$(PROFILE).yaml $(PACKAGE) | $(STAMP)
 	@mkdir -p $(dir $@)
-	$(BIN)/papermill $< $(@:.ipynb=.running.ipynb) -f params/$(PROFILE).yaml $(PARAMS) -k $(KERNEL) --cwd notebooks
+	$(BIN)/papermill $< $(@:.ipynb=.running.ipynb) -p profile $(PROFILE) $(PARAMS) -k $(KERNEL) --cwd notebooks
 	mv $(@:.ipynb=.running.ipynb) $@
 
 # Each notebook reads what the ones before it wrote.

@@ -44,10 +44,9 @@ def run_notebook(name: str, out, kernel_name: str = "python3", **overrides):
     """Notebook `name` executed by papermill at the tiny profile, with `overrides`, into `out` (the way
     `make reproduce` runs it: from notebooks/), in the data and figure roots the environment names."""
     import papermill as pm
-    import yaml
 
     from ttc.core.config import ROOT
 
-    params = yaml.safe_load((ROOT / "params" / "tiny.yaml").read_text()) | overrides
+    params = {"profile": "tiny"} | overrides  # as make reproduce gives them: the notebook reads the profile's file
     return pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=params,
                                kernel_name=kernel_name, cwd=str(ROOT / "notebooks"), progress_bar=False)

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ttc.methods.compute_optimal import (budget_to_match, choose, cross_validated, efficiency, on_common_problems,
-                                  split_spread)
+from ttc.methods.compute_optimal import (Match, budget_to_match, choose, cross_validated, efficiency, match,
+                                         matched_in_table, on_common_problems, split_spread)
 
 
 def table(rows):
@@ -68,6 +68,20 @@ def test_budget_to_match_interpolates_on_a_log_scale():
     out = efficiency(pd.Series([0.4, 0.7], index=[8, 16]), pd.Series(acc, index=budgets))
     assert out["matching_budget"].tolist()[0] == pytest.approx(2 ** 1.5)
     assert out["ratio"].tolist()[0] == pytest.approx(8 / 2 ** 1.5) and out["ratio"].tolist()[1] == pytest.approx(2.0)
+
+
+def test_a_match_at_the_smallest_budget_run_is_a_bound_and_reads_as_one():
+    budgets, acc = [4, 16, 64], [0.6, 0.7, 0.8]
+    # already at 0.6 at budget 4: it needs at most 4, so a ratio against a budget-64 reference is at least 16x
+    assert match(budgets, acc, 0.55) == Match(4.0, True)
+    assert match(budgets, acc, 0.55).describe(64) == ("at most 4 (at least 16.0x: already matched at the "
+                                                      "smallest budget run)")
+    halfway = match(budgets, acc, 0.65)  # halfway from 4 to 16 on a log scale
+    assert halfway.budget == pytest.approx(8.0) and not halfway.bound and halfway.describe(64) == "8.0 (8.0x)"
+    assert match(budgets, acc, 0.9).describe(64) == "not reached"
+    # a table's matching budget read back: a bound exactly where it is the smallest budget run
+    assert matched_in_table(4.0, budgets).bound and not matched_in_table(8.0, budgets).bound
+    assert not matched_in_table(float("nan"), budgets).bound
 
 
 def test_budget_comparisons_keep_only_the_problems_measured_at_every_budget():

@@ -10,7 +10,7 @@ from ttc.world import synthetic as W
 from ttc.core.config import ConfigError
 from ttc.core.compute import Ledger
 from ttc.models.sampling import Completion
-from ttc.methods.search import SearchConfig, process_advantage, prover_value, run_search
+from ttc.methods.search import SearchConfig, process_advantage, prover_value, ranks, run_search
 from ttc.world.text import solution_lines
 
 
@@ -137,6 +137,19 @@ def test_process_advantage_rewards_progress_under_the_prover(child, other_child,
         assert process_advantage(child, parent) >= process_advantage(other_child, parent)
     # the same step ranks higher from a weaker parent (it made more progress)
     assert process_advantage(child, min(parent, child)) >= process_advantage(child, max(parent, child))
+
+
+def test_process_advantage_ranks_progress_where_beam_search_ranks_the_score():
+    # Graded scores, two candidates: one a small step on from a strong prefix (0.90 -> 0.92), the other a big one
+    # from a weak prefix (0.30 -> 0.80). Beam search keeps the first, process advantage the second; a PAV that
+    # fell back to the plain score would keep the first too.
+    per_line, parents = [[0.90, 0.92], [0.30, 0.80]], [1, 1]
+    assert ranks("beam", per_line, parents) == [0.92, 0.80]
+    pav = ranks("pav", per_line, parents)
+    assert pav[1] > pav[0] and pav == [process_advantage(0.92, 0.90), process_advantage(0.80, 0.30)]
+    # a first step has no scored parent: it ranks by its own score, plus no progress; a candidate never scored
+    # (no line) ranks last either way
+    assert ranks("pav", [[0.5], []], [0, 0]) == [0.5, 0.0] == ranks("beam", [[0.5], []], [0, 0])
 
 
 def test_process_advantage_beam_search_with_a_perfect_verifier_stays_on_track(hard_problems, tokenizer):

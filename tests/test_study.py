@@ -3,7 +3,8 @@
 import pytest
 
 from ttc.core.config import ConfigError
-from ttc.pipelines.study import PARAMETERS, Study, StudyConfig, profile_params
+from ttc.pipelines.parameters import PARAMETERS, profile_params
+from ttc.pipelines.study import Study, StudyConfig
 
 
 def params(**overrides):
@@ -11,9 +12,9 @@ def params(**overrides):
 
 
 def test_every_profile_gives_every_parameter_and_builds():
-    for profile in ("full", "quick", "tiny"):
+    for profile in ("full", "quick", "tiny", "math500"):
         p = profile_params(profile)
-        assert set(p) == set(PARAMETERS)
+        assert set(p) == {"profile", *PARAMETERS}
         config = StudyConfig.from_params(p)
         assert config.profile == profile and config.world.seed == config.seed == p["seed"]
 
@@ -26,19 +27,21 @@ def test_every_profile_gives_every_parameter_and_builds():
     ({"budgets": [4, 16]}, r"exceed the pool's 8 samples"),
     ({"search_temperature": -1}, r"temperature=-1 is out of range"),
     ({"max_rounds": 0}, r"max_rounds=0 is out of range"),
+    ({"revision_lr": "x"}, r"^revision_lr='x' \(str\) is not allowed; expected float"),
+    ({"n_pol": 4}, r"^n_pol=4 \(among the parameters given\) is not a parameter of the study \(did you mean n_pool\?\)"),
     ({"seed": -1}, r"seed=-1 is out of range"),
     ({"demo_budget": 3}, r"demo_budget=3 is not one of the searched budgets \[4, 8\]"),
-    ({"n_search_problems_top": 20}, r"n_problems_top=20 is out of range"),
+    ({"n_search_problems_top": 20}, r"^n_search_problems_top=20 is out of range"),
     ({"n_search_problems": 400}, r"n_search_problems=400 exceeds the 40 test problems"),
     ({"verifier_base": "d64-l4"}, r"verifier_base='d64-l4' is not in the ladder"),
     ({"n_label_problems": 0}, r"n_label_problems=0 is out of range"),
-    ({"verifier_lr": 7.0}, r"lr=7.0 is out of range"),
+    ({"verifier_lr": 7.0}, r"^verifier_lr=7.0 is out of range"),
     ({"profile": "huge"}, r"profile='huge' is not a known profile; use one of full, math500, quick, tiny"),
-    ({"seed_study_policy_seeds": 0}, r"policy_seeds=0 is out of range"),
+    ({"seed_study_policy_seeds": 0}, r"^seed_study_policy_seeds=0 is out of range"),
     ({"axis_budgets": [4, 6]}, r"axis_budgets=\[4, 6\] must be distinct increasing multiples of the beam width 4"),
     ({"axis_verifiers": "PRM"}, r"axis_verifiers='PRM' must be a list"),
     ({"n_axis_problems": 11}, r"n_axis_problems=11 is out of range"),
-    ({"prm_lm_tokens": -5}, r"continued_tokens=-5 is out of range"),
+    ({"prm_lm_tokens": -5}, r"^prm_lm_tokens=-5 is out of range"),
 ])
 def test_bad_parameters_are_refused_with_their_value(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -51,7 +54,7 @@ def test_a_demo_can_be_skipped_whatever_its_budget():
 
 def test_a_notebook_namespace_overrides_its_profile_and_fills_the_rest_from_it(tmp_path, monkeypatch):
     monkeypatch.setenv("TTC_DATA_ROOT", str(tmp_path))
-    study = Study.from_namespace({"profile": "tiny", "n_pool": 16, "unrelated": object()})
+    study = Study.from_namespace({"profile": "tiny", "n_pool": 16, "n_boot": None, "unrelated": object()})
     assert study.config.pool.n == 16 and study.config.world.n_test == 40 and study.data == tmp_path / "tiny"
 
 
@@ -62,8 +65,8 @@ def test_reading_before_the_upstream_notebook_ran_names_it(tmp_path, monkeypatch
         study.splits()
 
 
-def test_every_notebooks_parameter_defaults_are_the_full_profiles():
-    # A reader who opens a notebook in JupyterLab runs its own defaults: they must be the study's
+def test_every_notebooks_parameters_cell_starts_from_the_profile():
+    # A reader who opens a notebook in JupyterLab runs the profile it names, and what they set over it
     import ast
     import json
 
@@ -77,4 +80,5 @@ def test_every_notebooks_parameter_defaults_are_the_full_profiles():
             if isinstance(node, ast.Assign):
                 name = node.targets[0].id
                 assert name in full, f"{path.name}: parameter {name} is in no profile"
-                assert ast.literal_eval(node.value) == full[name], f"{path.name}: {name}"
+                # every value starts as None, the profile's; only the profile is named
+                assert ast.literal_eval(node.value) == ("full" if name == "profile" else None), f"{path.name}: {name}"

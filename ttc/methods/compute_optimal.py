@@ -13,6 +13,8 @@ Use: `cv = cross_validated(results, "bin", n_splits=20, seed=0)`;
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -102,21 +104,57 @@ def split_spread(cv: pd.DataFrame) -> pd.DataFrame:
                          "n_splits": per_split.shape[1]})
 
 
-def budget_to_match(budgets: np.ndarray, accuracy: np.ndarray, target: float) -> float:
+@dataclass(frozen=True)
+class Match:
+    """The budget at which a curve reaches a target, and whether that is a bound: a curve already at the target
+    at the smallest budget run may reach it with less, so it needs *at most* `budget` (and a ratio against it
+    is *at least* the ratio shown). nan: the curve never reaches the target within the budgets run."""
+
+    budget: float
+    bound: bool
+
+    def ratio(self, reference_budget: float) -> float:
+        return reference_budget / self.budget if np.isfinite(self.budget) else float("nan")
+
+    def describe(self, reference_budget: float) -> str:
+        """'16.0 (4.0x)', or 'at most 4 (at least 16.0x: already matched at the smallest budget run)', or
+        'not reached'."""
+        if not np.isfinite(self.budget):
+            return "not reached"
+        if self.bound:
+            return (f"at most {self.budget:g} (at least {self.ratio(reference_budget):.1f}x: already matched at the "
+                    f"smallest budget run)")
+        return f"{self.budget:.1f} ({self.ratio(reference_budget):.1f}x)"
+
+
+def match(budgets, accuracy, target: float) -> Match:
     """The smallest budget at which a curve reaches `target`, interpolated linearly in log2(budget)
-    between measured budgets; nan when it never does. The curve need not be monotone: the first
-    crossing counts."""
+    between measured budgets (`Match`: with whether it is a bound). The curve need not be monotone: the
+    first crossing counts. Notebooks 05-07 match budgets through here."""
     budgets, accuracy = np.asarray(budgets, dtype=float), np.asarray(accuracy, dtype=float)
     order = np.argsort(budgets)
     budgets, accuracy = budgets[order], accuracy[order]
     if accuracy[0] >= target:
-        return float(budgets[0])
+        return Match(float(budgets[0]), True)
     for i in range(1, len(budgets)):
         if accuracy[i] >= target:
             lo, hi = np.log2(budgets[i - 1]), np.log2(budgets[i])
             frac = (target - accuracy[i - 1]) / (accuracy[i] - accuracy[i - 1])
-            return float(2 ** (lo + frac * (hi - lo)))
-    return float("nan")
+            return Match(float(2 ** (lo + frac * (hi - lo))), False)
+    return Match(float("nan"), False)
+
+
+def budget_to_match(budgets, accuracy, target: float) -> float:
+    """`match(...).budget`: the budget alone, as the tables record it (a bound where it equals the smallest
+    budget run, `Match.bound`)."""
+    return match(budgets, accuracy, target).budget
+
+
+def matched_in_table(matching_budget: float, budgets_run) -> Match:
+    """The `Match` a table's `matching_budget` stands for, given the budgets the curve was run at: it is a bound
+    exactly where it is the smallest of them (`match` returns that budget only when the curve starts at or above
+    the target)."""
+    return Match(float(matching_budget), bool(np.isfinite(matching_budget) and matching_budget <= min(budgets_run)))
 
 
 def on_common_problems(per_problem: pd.DataFrame) -> pd.DataFrame:

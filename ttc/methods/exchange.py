@@ -184,12 +184,14 @@ class Reach:
 def cost_to_reach(costs, accuracies, target: float) -> Reach:
     """The cheapest cost at which a model's strategies (one cost and accuracy each) reach `target`: on their
     frontier, interpolated linearly in log cost between the last point below and the first at or above it."""
-    from ttc.methods.compute_optimal import budget_to_match
+    from ttc.methods.compute_optimal import match
 
     c, a = frontier(costs, accuracies)
     if not len(c):
         raise ConfigError("no strategies: a model needs at least one (cost, accuracy) point")
-    return Reach(budget_to_match(c, a, target), bool(a[0] < target <= a[-1]))
+    reached = match(c, a, target)
+    # on the frontier (increasing accuracy), reached and not a bound is exactly a[0] < target <= a[-1]
+    return Reach(reached.budget, bool(np.isfinite(reached.budget) and not reached.bound))
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ Use: `run_search(problems, sampler, verifier, SearchConfig("beam", budget=16, be
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable, Literal
@@ -204,6 +205,38 @@ def best_of_n(problems: list, sampler: Sampler, verifier: Verifier, cfg: SearchC
     return _results(problems, finals, counts, cfg, {}, world)
 
 
+@dataclass(frozen=True)
+class Beam:
+    """A kept prefix: its lines so far and the tokens generated for it."""
+
+    lines: list[str]
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A beam's continuation in one round: its problem, every line so far, the tokens generated for it,
+    whether it ended its solution, the DVTS subtree it grows (0 otherwise), and the verifier's score at its
+    last line (or its lookahead rollout's)."""
+
+    problem_id: str
+    lines: list[str]
+    tokens: int
+    done: bool
+    tree: int
+    score: float = 0.0
+
+
+def ranks(method: str, per_line: list[list[float]], parent_lengths: list[int]) -> list[float]:
+    """What beam search keeps candidates by: each one's score at its last line; with process advantage
+    (`method="pav"`), that score plus its progress over its parent prefix's score, at the line before its
+    new ones. A first step has no scored parent (all first steps share one), so it ranks by its own score."""
+    if method != "pav":
+        return [s[-1] if s else 0.0 for s in per_line]
+    return [process_advantage(s[-1], s[n - 1] if n else s[-1]) if s else 0.0
+            for s, n in zip(per_line, parent_lengths)]
+
+
 def beam_search(problems: list, sampler: Sampler, verifier: Verifier, cfg: SearchConfig,
                 world: World = SYNTHETIC) -> pd.DataFrame:
     """Beam search with N beams of width M, with k-step lookahead when cfg.lookahead > 0.
@@ -220,77 +253,72 @@ def beam_search(problems: list, sampler: Sampler, verifier: Verifier, cfg: Searc
     DVTS (`method="dvts"`) splits the N beams into N/M independent subtrees: each round a subtree's one
     beam gets M continuations and keeps the best-scored one that has not ended; a subtree stops when its
     best candidate ended (or none is left). Process advantage (`method="pav"`) ranks candidates by
-    `process_advantage` of their score and their parent prefix's score instead of the score alone;
+    `process_advantage` of their score and their parent prefix's score instead of the score alone (`ranks`);
     the finished candidates are still combined by their own scores.
     """
     n, keep = cfg.n_beams, cfg.n_beams // cfg.width
     prompts = {p.id: world.prompt(p) for p in problems}
     questions = {p.id: world.question(p) for p in problems}
     counts = _ledgers(list(prompts))
-    # (lines, tokens so far); a DVTS problem holds one beam per subtree, None once the subtree has stopped
-    beams: dict[str, list] = {pid: [([], 0)] * keep if cfg.diverse else [([], 0)] for pid in prompts}
+    # a DVTS problem holds one beam per subtree, None once the subtree has stopped
+    start = Beam([], 0)
+    beams: dict[str, list[Beam | None]] = {pid: [start] * keep if cfg.diverse else [start] for pid in prompts}
     finished: dict[str, list[tuple[list[str], float]]] = {pid: [] for pid in prompts}
     rounds: dict[str, int] = {}
     for r in range(cfg.max_rounds):
         live = [pid for pid in prompts if any(b is not None for b in beams[pid])]
         if not live:
             break
-        rows, parents = [], []
+        parents: list[tuple[str, int, Beam]] = []  # (problem, subtree, the beam continued)
         for pid in live:
             if cfg.diverse:  # M continuations of each running subtree's beam
-                expand = [(t, beam) for t, beam in enumerate(beams[pid]) if beam is not None for _ in range(cfg.width)]
+                parents += [(pid, t, beam) for t, beam in enumerate(beams[pid]) if beam is not None
+                            for _ in range(cfg.width)]
             else:
                 cycle = beams[pid]
-                expand = [(0, cycle[i % len(cycle)]) for i in range(n)]
-            for tree, (lines, used) in expand:
-                rows.append((pid, world.render(prompts[pid], lines)))
-                parents.append((pid, lines, used, tree))
+                parents += [(pid, 0, cycle[i % len(cycle)]) for i in range(n)]
             rounds[pid] = r + 1
-        steps = _sample(sampler, counts, rows, seed=chunk_seed(cfg.seed, r), temperature=cfg.temperature,
-                        until="step", max_new_tokens=cfg.max_new_tokens)
-        candidates, trees = [], []
-        for (pid, lines, used, tree), c in zip(parents, steps):
-            new = lines + world.steps(c.text)
-            candidates.append((pid, new, used + c.n_tokens, _finished(new, c.stop, used + c.n_tokens, cfg, world)))
-            trees.append(tree)
-        scored_lines = [new for _, new, _, _ in candidates]
+        steps = _sample(sampler, counts, [(pid, world.render(prompts[pid], beam.lines)) for pid, _, beam in parents],
+                        seed=chunk_seed(cfg.seed, r), temperature=cfg.temperature, until="step",
+                        max_new_tokens=cfg.max_new_tokens)
+        candidates = []
+        for (pid, tree, beam), c in zip(parents, steps):
+            new, used = beam.lines + world.steps(c.text), beam.tokens + c.n_tokens
+            candidates.append(Candidate(pid, new, used, _finished(new, c.stop, used, cfg, world), tree))
+        scored_lines = [c.lines for c in candidates]
         if cfg.lookahead:
-            todo = [i for i, (_, _, used, done) in enumerate(candidates) if not done]
-            rollouts = _sample(sampler, counts, [(candidates[i][0], world.render(prompts[candidates[i][0]], candidates[i][1]))
+            todo = [i for i, c in enumerate(candidates) if not c.done]
+            rollouts = _sample(sampler, counts, [(candidates[i].problem_id,
+                                                  world.render(prompts[candidates[i].problem_id], candidates[i].lines))
                                                  for i in todo], seed=0, temperature=0.0, until="step",
                                n_steps=cfg.lookahead, max_new_tokens=cfg.max_new_tokens)
             for i, c in zip(todo, rollouts):
-                scored_lines[i] = candidates[i][1] + world.steps(c.text)
-        per_line = _score_lines(verifier, counts, [(pid, questions[pid], ls) for (pid, *_), ls in zip(candidates, scored_lines)])
-        scores = [s[-1] if s else 0.0 for s in per_line]
-        # Process advantage: the parent prefix's score is that of the line before the candidate's new ones; a
-        # first step has no scored parent, and all first steps share one, so it ranks by its own score.
-        if cfg.method == "pav":
-            ranks = [process_advantage(s[-1], s[len(parent[1]) - 1] if parent[1] else s[-1]) if s else 0.0
-                     for s, parent in zip(per_line, parents)]
-        else:
-            ranks = scores
-        by_problem: dict[str, list] = {pid: [] for pid in live}
-        for (pid, new, used, done), s, rank, tree in zip(candidates, scores, ranks, trees):
-            if done:
-                finished[pid].append((new, s))
-            by_problem[pid].append((rank, new, used, done, tree))
+                scored_lines[i] = candidates[i].lines + world.steps(c.text)
+        per_line = _score_lines(verifier, counts, [(c.problem_id, questions[c.problem_id], ls)
+                                                   for c, ls in zip(candidates, scored_lines)])
+        candidates = [dataclasses.replace(c, score=s[-1] if s else 0.0) for c, s in zip(candidates, per_line)]
+        ranked_by = ranks(cfg.method, per_line, [len(beam.lines) for _, _, beam in parents])
+        by_problem: dict[str, list[tuple[float, Candidate]]] = {pid: [] for pid in live}
+        for c, rank in zip(candidates, ranked_by):
+            if c.done:
+                finished[c.problem_id].append((c.lines, c.score))
+            by_problem[c.problem_id].append((rank, c))
         for pid in live:
             # A stable sort keeps the earlier candidate on ties, so results depend only on the seed.
-            ranked = sorted(by_problem[pid], key=lambda x: -x[0])
+            ranked = [c for _, c in sorted(by_problem[pid], key=lambda x: -x[0])]
             if cfg.diverse:
                 for t, beam in enumerate(beams[pid]):
                     if beam is None:
                         continue
-                    mine = [c for c in ranked if c[4] == t]
-                    going = [c for c in mine if not c[3]]
-                    beams[pid][t] = None if not going or mine[0][3] else (going[0][1], going[0][2])
+                    mine = [c for c in ranked if c.tree == t]
+                    going = [c for c in mine if not c.done]
+                    beams[pid][t] = None if not going or mine[0].done else Beam(going[0].lines, going[0].tokens)
             else:
-                beams[pid] = [(new, used) for _, new, used, done, _ in ranked if not done][:keep]
+                beams[pid] = [Beam(c.lines, c.tokens) for c in ranked if not c.done][:keep]
     finals = {}
     for pid in prompts:
         # Beams still running after the last round are kept too (they have no answer, so never win).
-        pool = finished[pid] + [(beam[0], 0.0) for beam in beams[pid] if beam is not None]
+        pool = finished[pid] + [(beam.lines, 0.0) for beam in beams[pid] if beam is not None]
         finals[pid] = sorted(pool, key=lambda x: -x[1])[:n]
     return _results(problems, finals, counts, cfg, rounds, world)
 

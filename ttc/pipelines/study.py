@@ -1,10 +1,9 @@
 """The study's one config, built from a notebook's flat parameters, and its artifacts by name.
 
-Every notebook's parameters (papermill injects a whole profile,
-`params/<profile>.yaml`; in JupyterLab the ones a notebook lacks come from
-that file) build one `StudyConfig`, a section per stage, validated before
-any work starts: a bad value fails with its name, the value and what is
-allowed. `Study` then knows where each artifact lives and which settings it
+Every notebook's parameters (its profile's, `ttc.pipelines.parameters`, and
+whatever the user gave over them) build one `StudyConfig`, a section per
+stage, validated before any work starts: a bad value fails with the name the
+user typed, the value and what is allowed. `Study` then knows where each artifact lives and which settings it
 must have been made with, for the notebook that makes it and for every
 notebook that reads it; so a stale or damaged upstream table is refused by
 name instead of being used.
@@ -17,18 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ttc.world import synthetic as W
-from ttc.core.config import ROOT, ConfigError, as_tuple, check_fields, check_profile, check_range
+from ttc.core.config import ConfigError, as_tuple, check_fields, check_profile, check_range
 from ttc.models.evaluate import EvalConfig
 from ttc.methods.exchange import ExchangeConfig
 from ttc.core.executors import ExecutorConfig, configure
 from ttc.pipelines.given_models import ModelsConfig, check_notebook
+from ttc.pipelines.parameters import PARAMETERS, Given, notebook_parameters, profile_params, unknown
 from ttc.models.lm import LADDER, Ladder, load_model, model_record
 from ttc.pipelines.pool import PoolConfig, pool_settings
 from ttc.models.pretrain import PretrainConfig
@@ -36,11 +35,6 @@ from ttc.verifiers.probability_prm import ProbabilityPRMConfig
 from ttc.methods.revisions import RevisionConfig
 from ttc.pipelines.seed_study import SeedStudyConfig
 from ttc.verifiers.trained import LabelConfig, VerifierConfig, verifier_settings
-
-
-def profile_params(profile: object) -> dict:
-    """The parameters of a profile, from params/<profile>.yaml."""
-    return yaml.safe_load((ROOT / "params" / f"{check_profile(profile)}.yaml").read_text())
 
 
 AXIS_WIDTH = 4
@@ -171,84 +165,93 @@ class StudyConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "StudyConfig":
-        """The config of flat notebook parameters (a profile's YAML keys); every one must be given."""
-        missing = sorted(set(PARAMETERS) - set(params))
+        """The config of a profile's flat parameters (`profile` and every parameter, as `profile_params` gives
+        them); a bad value is reported by the parameter's name, as the user typed it."""
+        missing = sorted({"profile", *PARAMETERS} - set(params))
         if missing:
-            raise ConfigError(f"missing parameters {missing}; a profile (params/<profile>.yaml) gives them all")
-        p = {k: params[k] for k in PARAMETERS}
-        profile_params(p["profile"])  # a known profile
+            raise ConfigError(f"missing parameters {missing}; params/full.yaml gives them all")
+        extra = sorted(set(params) - {"profile", *PARAMETERS})
+        if extra:
+            raise unknown(extra[0], params[extra[0]], "among the parameters given")
+        p = dict(params)
+        check_profile(p["profile"])
         seed = p["seed"]
-        models = ModelsConfig(world=p["world"], math_source=p["math_source"], policy=p["policy"], prm=p["prm"],
-                              prm_kind=p["prm_kind"], prm_step_tag=p["prm_step_tag"],
-                              prm_good_token=p["prm_good_token"], prm_bad_token=p["prm_bad_token"],
-                              prm_separator=p["prm_separator"], prm_trust_remote_code=p["prm_trust_remote_code"])
+        models = _section(ModelsConfig, p, MODELS_KEYS)
         # With a given policy the ladder is not trained; its sizes keep their checks, pretraining its settings.
         policy = None if models.given else p["policy"]
-        ladder = Ladder(names=p["ladder"], policy=policy)
+        ladder = _section(Ladder, p, {"names": "ladder"}, policy=policy)
+        max_new, batch = p["max_new_tokens"], p["sampler_batch_size"]
         # Sections are built one by one, so that a bad value is reported with the first section it breaks.
         return cls(
             profile=p["profile"], seed=seed,
-            world=W.WorldConfig(seed=seed, n_train=p["n_train"], n_val=p["n_val"], n_test=p["n_test"],
-                                families=p["families"], modulus=p["modulus"], modchain_ops=p["modchain_ops"],
-                                addition_digits=p["addition_digits"], modchain_operators=p["modchain_operators"],
-                                modchain_operator_share=p["modchain_operator_share"],
-                                modchain_operator_zipf=p["modchain_operator_zipf"]),
+            world=_section(W.WorldConfig, p, WORLD_KEYS, seed=seed),
             ladder=ladder,
-            pretrain=PretrainConfig(tokens=p["pretrain_tokens"], rows=p["pretrain_rows"], lr=p["pretrain_lr"],
-                                    lr_hidden=LADDER[policy or ladder.names[0]].hidden, lr_width_power=p["pretrain_lr_width_power"],
-                                    compile=p["pretrain_compile"], seed=seed),
-            seed_study=SeedStudyConfig(policy_seeds=p["seed_study_policy_seeds"],
-                                       next_seeds=p["seed_study_next_seeds"]),
-            eval=EvalConfig(n_samples_policy=p["n_samples_policy"], n_samples_other=p["n_samples_other"],
-                            temperature=p["temperature"], batch_size=p["eval_batch_size"],
-                            max_new_tokens=p["max_new_tokens"], seed=seed),
-            pool=PoolConfig(n=p["n_pool"], temperature=p["pool_temperature"], max_new_tokens=p["max_new_tokens"],
-                            batch_size=p["sampler_batch_size"], seed=seed),
+            pretrain=_section(PretrainConfig, p, PRETRAIN_KEYS, lr_hidden=LADDER[policy or ladder.names[0]].hidden,
+                              seed=seed),
+            seed_study=_section(SeedStudyConfig, p, {"policy_seeds": "seed_study_policy_seeds",
+                                                     "next_seeds": "seed_study_next_seeds"}),
+            eval=_section(EvalConfig, p, EVAL_KEYS, max_new_tokens=max_new, seed=seed),
+            pool=_section(PoolConfig, p, POOL_KEYS, max_new_tokens=max_new, batch_size=batch, seed=seed),
             n_label_problems=p["n_label_problems"],
-            labels=LabelConfig(n_solutions=p["n_label_solutions"], n_rollouts=p["n_rollouts"],
-                               temperature=p["label_temperature"], max_new_tokens=p["max_new_tokens"],
-                               batch_size=p["sampler_batch_size"], seed=seed),
+            labels=_section(LabelConfig, p, LABEL_KEYS, max_new_tokens=max_new, batch_size=batch, seed=seed),
             verifier_base=p["verifier_base"],
-            verifiers={kind: VerifierConfig(kind=kind, lr=p["verifier_lr"], batch_size=p["verifier_batch_size"],
-                                            max_epochs=p["verifier_max_epochs"], patience=p["verifier_patience"],
-                                            seed=seed) for kind in ("prm", "orm")},
-            probability_prm=ProbabilityPRMConfig(continued_tokens=p["prm_lm_tokens"], seed=seed),
-            verifier_ladder=VerifierLadderConfig(n_problems=p["n_reference_problems"], n_samples=p["n_reference_samples"],
-                                                 budget=p["verifier_gain_budget"]),
-            search=SearchSweepConfig(budgets=p["budgets"], n_problems=p["n_search_problems"],
-                                     n_problems_top=p["n_search_problems_top"], max_rounds=p["max_rounds"],
-                                     temperature=p["search_temperature"], max_new_tokens=p["max_new_tokens"],
-                                     batch_size=p["sampler_batch_size"], n_repeats=p["n_repeats"],
-                                     n_boot=p["n_boot"], verifier=p["search_verifier"],
-                                     axis_verifiers=p["axis_verifiers"], axis_budgets=p["axis_budgets"],
-                                     n_axis_problems=p["n_axis_problems"]),
-            selection=SelectionConfig(n_splits=p["n_splits"], demo_problems=p["demo_problems"],
-                                      demo_budget=p["demo_budget"], demo_estimate_samples=p["demo_estimate_samples"]),
-            revisions=RevisionConfig(n_problems=p["revision_problems"], n_samples=p["revision_samples"],
-                                     temperature=p["revision_temperature"],
-                                     max_trajectories=p["revision_max_trajectories"],
-                                     max_positions=p["revision_max_positions"], lr=p["revision_lr"],
-                                     batch_size=p["revision_batch_size"], max_epochs=p["revision_max_epochs"],
-                                     patience=p["revision_patience"], max_new_tokens=p["max_new_tokens"],
-                                     batch_size_sampling=p["sampler_batch_size"],
-                                     orm_problems=p["revision_orm_problems"], orm_chains=p["revision_orm_chains"],
-                                     orm_length=p["revision_orm_length"], budget=p["revision_budget"],
-                                     n_test_problems=p["n_revision_problems"],
-                                     chain_temperature=p["revision_chain_temperature"],
-                                     verifier=p["revision_verifier"], seed=seed),
-            exchange=ExchangeConfig(ratios=p["exchange_ratios"], larger=p["exchange_larger"],
-                                    n_problems=p["n_exchange_problems"], samples=p["exchange_samples"],
-                                    n_targets=p["n_exchange_targets"], n_repeats=p["n_repeats"], n_boot=p["n_boot"],
-                                    seed=seed),
+            verifiers={kind: _section(VerifierConfig, p, VERIFIER_KEYS, kind=kind, seed=seed) for kind in ("prm", "orm")},
+            probability_prm=_section(ProbabilityPRMConfig, p, {"continued_tokens": "prm_lm_tokens"}, seed=seed),
+            verifier_ladder=_section(VerifierLadderConfig, p, {"n_problems": "n_reference_problems",
+                                                               "n_samples": "n_reference_samples",
+                                                               "budget": "verifier_gain_budget"}),
+            search=_section(SearchSweepConfig, p, SEARCH_KEYS, max_new_tokens=max_new, batch_size=batch),
+            selection=_section(SelectionConfig, p, SELECTION_KEYS),
+            revisions=_section(RevisionConfig, p, REVISION_KEYS, max_new_tokens=max_new, batch_size_sampling=batch,
+                               seed=seed),
+            exchange=_section(ExchangeConfig, p, EXCHANGE_KEYS, seed=seed),
             models=models,
-            executor=ExecutorConfig(executor=p["executor"], ray_address=p["ray_address"],
-                                    ray_task_cpus=p["ray_task_cpus"], ray_task_gpus=p["ray_task_gpus"],
-                                    ray_max_retries=p["ray_max_retries"]),
+            executor=_section(ExecutorConfig, p, {k: k for k in ("executor", "ray_address", "ray_task_cpus",
+                                                                 "ray_task_gpus", "ray_max_retries")}),
         )
 
 
-PARAMETERS: tuple[str, ...] = tuple(yaml.safe_load((ROOT / "params" / "full.yaml").read_text()))
-"""Every notebook parameter: the keys of a profile."""
+# Each section's fields and the parameters (params/full.yaml's keys) that set them.
+MODELS_KEYS = {k: k for k in ("world", "math_source", "policy", "prm", "prm_kind", "prm_step_tag", "prm_good_token",
+                              "prm_bad_token", "prm_separator", "prm_trust_remote_code")}
+WORLD_KEYS = {k: k for k in ("n_train", "n_val", "n_test", "families", "modulus", "modchain_ops", "addition_digits",
+                             "modchain_operators", "modchain_operator_share", "modchain_operator_zipf")}
+PRETRAIN_KEYS = {"tokens": "pretrain_tokens", "rows": "pretrain_rows", "lr": "pretrain_lr",
+                 "lr_width_power": "pretrain_lr_width_power", "compile": "pretrain_compile"}
+EVAL_KEYS = {"n_samples_policy": "n_samples_policy", "n_samples_other": "n_samples_other",
+             "temperature": "temperature", "batch_size": "eval_batch_size"}
+POOL_KEYS = {"n": "n_pool", "temperature": "pool_temperature"}
+LABEL_KEYS = {"n_solutions": "n_label_solutions", "n_rollouts": "n_rollouts", "temperature": "label_temperature"}
+VERIFIER_KEYS = {"lr": "verifier_lr", "batch_size": "verifier_batch_size", "max_epochs": "verifier_max_epochs",
+                 "patience": "verifier_patience"}
+SEARCH_KEYS = {"budgets": "budgets", "n_problems": "n_search_problems", "n_problems_top": "n_search_problems_top",
+               "max_rounds": "max_rounds", "temperature": "search_temperature", "n_repeats": "n_repeats",
+               "n_boot": "n_boot", "verifier": "search_verifier", "axis_verifiers": "axis_verifiers",
+               "axis_budgets": "axis_budgets", "n_axis_problems": "n_axis_problems"}
+SELECTION_KEYS = {k: k for k in ("n_splits", "demo_problems", "demo_budget", "demo_estimate_samples")}
+REVISION_KEYS = {"n_problems": "revision_problems", "n_samples": "revision_samples",
+                 "temperature": "revision_temperature", "max_trajectories": "revision_max_trajectories",
+                 "max_positions": "revision_max_positions", "lr": "revision_lr", "batch_size": "revision_batch_size",
+                 "max_epochs": "revision_max_epochs", "patience": "revision_patience",
+                 "orm_problems": "revision_orm_problems", "orm_chains": "revision_orm_chains",
+                 "orm_length": "revision_orm_length", "budget": "revision_budget",
+                 "n_test_problems": "n_revision_problems", "chain_temperature": "revision_chain_temperature",
+                 "verifier": "revision_verifier"}
+EXCHANGE_KEYS = {"ratios": "exchange_ratios", "larger": "exchange_larger", "n_problems": "n_exchange_problems",
+                 "samples": "exchange_samples", "n_targets": "n_exchange_targets", "n_repeats": "n_repeats",
+                 "n_boot": "n_boot"}
+
+
+def _section(cls, params: dict[str, Any], keys: dict[str, str], **fixed):
+    """`cls` with each field in `keys` set from the parameter it names, and `fixed` values. A bad value is
+    reported by the parameter, as the user typed it (`verifier_lr=7.0`), not by the field (`lr=7.0`)."""
+    try:
+        return cls(**{f: params[k] for f, k in keys.items()}, **fixed)
+    except ConfigError as error:
+        # a check names "Class.field=" (ttc.core.config) or "field=", an inner config's (FinetuneConfig) too
+        fields = "|".join(sorted(map(re.escape, keys), key=len, reverse=True))
+        message = re.sub(rf"\b(?:[A-Z]\w*\.)?({fields})=", lambda m: f"{keys[m.group(1)]}=", str(error))
+        raise ConfigError(message) from None
 
 
 class Study:
@@ -257,6 +260,7 @@ class Study:
     def __init__(self, config: StudyConfig, data: Path):
         self.config, self.data = config, Path(data)
         self.results = self.data / "results"
+        self.given = Given(config.profile)  # what a notebook was given over its profile (from_namespace)
         configure(config.executor)  # every chunked build of this process runs where the study says
 
     @classmethod
@@ -268,15 +272,14 @@ class Study:
 
     @classmethod
     def from_namespace(cls, namespace: dict[str, Any]) -> "Study":
-        """From a notebook's variables: the parameters of its `profile`, overridden by those set to anything else
-        than the notebook's defaults (the full profile's). So a reader who sets `profile = "quick"` in the
-        parameters cell runs the quick profile's settings, a value edited by hand wins, and so does every value
-        papermill injects from `-f params/<profile>.yaml` or `-p`. (One case reads as not set: a value given
-        equal to the full profile's while another profile is chosen; edit that profile's file for it.)"""
-        defaults = profile_params("full")
-        params = profile_params(namespace.get("profile", "full"))
-        params |= {k: namespace[k] for k in PARAMETERS if k in namespace and namespace[k] != defaults[k]}
-        return cls.from_params(params)
+        """From a notebook's variables: its profile's parameters, overridden by every one given (by papermill, or
+        set in the parameters cell), equal to a default or not; a name that is not a parameter is refused
+        (`ttc.pipelines.parameters`). What was given is kept as `study.given`, and printed."""
+        given = notebook_parameters(namespace)
+        study = cls.from_params(given.params())
+        study.given = given
+        print(given)
+        return study
 
     def check_models(self, notebook: str) -> None:
         """Stop notebook `notebook` before any work when it cannot run on the study's world, policy and PRM

@@ -494,10 +494,13 @@ def _efficiency(ratios: pd.DataFrame) -> dict:
 
 
 def _efficiency_lines(efficiency: dict, reference: str, paper: str) -> list[str]:
+    from ttc.methods.compute_optimal import matched_in_table
+
     lines = []
     for label, eff in efficiency.items():
-        parts = [f"{b}: " + (f"{e['matching_budget']:.1f} ({e['ratio']:.1f}x)" if e["ratio"] is not None
-                             else "not reached") for b, e in _by_number(eff)]
+        budgets = [float(b) for b, _ in _by_number(eff)]  # the curves share the reference's budgets
+        parts = [f"{b}: " + matched_in_table(math.nan if e["matching_budget"] is None else e["matching_budget"],
+                                             budgets).describe(float(b)) for b, e in _by_number(eff)]
         lines.append(f"- Budget {label} needs to match {reference} at each of its budgets: " + "; ".join(parts)
                      + f" (the paper: {paper}).")
     return lines
