@@ -82,3 +82,17 @@ def test_every_notebooks_parameters_cell_starts_from_the_profile():
                 assert name in full, f"{path.name}: parameter {name} is in no profile"
                 # every value starts as None, the profile's; only the profile is named
                 assert ast.literal_eval(node.value) == ("full" if name == "profile" else None), f"{path.name}: {name}"
+
+
+def test_every_notebook_is_thin_its_assembly_in_tested_pipeline_functions():
+    # code lines (not blank, not comments) outside the parameters cell: a notebook reads as the study's steps
+    import json
+
+    from ttc.core.config import ROOT
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"
+                 and "parameters" not in c.get("metadata", {}).get("tags", [])]
+        lines = [line for c in cells for line in "".join(c["source"]).split("\n")
+                 if line.strip() and not line.strip().startswith("#")]
+        assert len(lines) <= 80, f"{path.name}: {len(lines)} code lines"

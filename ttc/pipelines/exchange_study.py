@@ -126,6 +126,17 @@ def verifier_pretraining_flops(study, name: str) -> float:
     raise ConfigError(f"no pretraining FLOPs known for verifier {name!r}")
 
 
+def strategy_verifiers(study, table: pd.DataFrame) -> tuple[dict[str, str], dict[str, float]]:
+    """Per strategy (search, revisions, search + revisions), the verifier it selects with (notebook 04's and 06's,
+    from notebook 03's ladder `table`; both, for the two together) and the pretraining FLOPs it adds."""
+    verifiers = {"search": study.search_verifier(table), "revisions": study.revision_verifier(table)}
+    flops = {k: verifier_pretraining_flops(study, v) for k, v in verifiers.items()}
+    both = list(dict.fromkeys(verifiers.values()))  # search and revisions together use both verifiers
+    verifiers["search + revisions"] = " and ".join(both)
+    flops["search + revisions"] = sum(verifier_pretraining_flops(study, v) for v in both)
+    return verifiers, flops
+
+
 def matched_targets(m: float, ratios: tuple[float, ...], larger_query_flops: float, larger_pretrain_flops: float,
                     policy_pretrain_flops: float, verifier_pretrain_flops: dict[str, float],
                     n_queries: dict[float, float]) -> dict[tuple[str, str, float], float]:
@@ -177,6 +188,11 @@ def matched_comparison(tables: dict[str, pd.DataFrame], larger: pd.Series, bins:
                              "budget": m.budget, "beyond_run": m.beyond_run, "below_run": m.below_run,
                              "budget_flops": float(means[m.budget])} | row)
     return pd.DataFrame(rows)
+
+
+MATCHED_COLUMNS = ["strategy", "matching", "ratio", "target", "budget", "beyond_run", "below_run", "accuracy",
+                   "larger_accuracy", "relative", "n_problems"]
+"""The columns of `matched_comparison` a reader compares first: where each strategy was matched, and how it did."""
 
 
 def fig1_table(comparison: pd.DataFrame, matching: str = GENERATIONS) -> pd.DataFrame:
@@ -264,6 +280,19 @@ def ladder_curves(pools: dict[str, pd.DataFrame], greedy: pd.DataFrame, problems
                                     verifier_parameters, n_repeats=n_repeats, seed=seed)
             tables.append(t[["problem_id", "budget", "correct", "flops"]].assign(model=name, method=method))
     return pd.concat(tables, ignore_index=True)[["model", "method", "budget", "problem_id", "correct", "flops"]]
+
+
+def exchange_curves(study, greedy: pd.DataFrame, problems: list[W.Problem], verifier: str,
+                    made_with: dict) -> pd.DataFrame:
+    """Every ladder model's pool on the exchange's problems, scored by `verifier` (notebook 04's), read as
+    `ladder_curves`."""
+    from ttc.world.tokenizer import build_tokenizer
+
+    cfg, ex = study.config, study.config.exchange
+    pools = {name: scored_ladder_pool(study, name, ladder_pool(study, name, problems), problems, verifier,
+                                      made_with[verifier]) for name in cfg.ladder.names}
+    verifier_parameters = study.load_verifier(verifier).n_parameters
+    return ladder_curves(pools, greedy, problems, build_tokenizer(), verifier_parameters, ex.n_repeats, ex.seed)
 
 
 def curve_points(curves: pd.DataFrame) -> pd.DataFrame:

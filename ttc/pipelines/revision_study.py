@@ -12,9 +12,13 @@ Figs. 6-8), from one staircase of chains per problem (`ttc.methods.revisions.sta
   revisions together.
 
 Use: `results = split_results(attempts, {"adopted": scores}, answers, budgets)`; `ratio_sweep(results, 64, "...")`.
+The notebook's steps, each through the study's artifacts: `chain_problems`, `revision_data`, `train_reviser`,
+`revision_orm`, `chains_and_scores`, `revision_results`, `compute_optimal_revisions`, `chain_cost`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -202,3 +206,164 @@ def search_and_revisions(search_results: pd.DataFrame, cands: pd.DataFrame, n_sp
     refs = pd.concat([both[both.method == "search, best-of-N weighted"].assign(method=POLICY_BEST_OF_N),
                       parallel_reference(revisions)])
     return compare(both, refs, n_splits, seed)[0]
+
+
+# --------------------------------------------------------------------------
+# Notebook 06's assembly: each step reads and writes its artifacts through the study
+
+
+def chain_problems(study: "Study") -> list:
+    """The test problems the chains run on: the first `n_revision_problems` of notebook 04's search problems."""
+    from ttc.methods.search import search_problems
+
+    cfg = study.config
+    searched = search_problems(study.read_difficulty()["bin"], study.test_problems(), cfg.search.budgets,
+                               cfg.search.n_problems, cfg.search.n_problems_top, seed=cfg.seed)
+    return searched[min(cfg.search.budgets)][:cfg.revisions.n_test_problems]
+
+
+@dataclass(frozen=True)
+class RevisionData:
+    """The policy's answers to the revision problems (results/06_revision_data.parquet), the trajectories the
+    revision model is fine-tuned on, and what they hold (`stats`: counts, and lengths in tokens)."""
+
+    answers: pd.DataFrame
+    trajectories: list
+    stats: dict
+
+
+def revision_data(study: "Study", sampler, problems: list, by_id: dict) -> RevisionData:
+    from ttc.methods.revisions import revision_prompt, sample_answers, training_trajectories
+
+    rc, tokenizer = study.config.revisions, sampler.tokenizer
+    answers = sample_answers(sampler, problems, rc, study.results / "06_revision_data.parquet",
+                             study.revision_data_settings())
+    items = training_trajectories(answers, rc)
+    lengths = pd.Series([len(tokenizer(revision_prompt(by_id[t.problem_id], t.context) + t.target)["input_ids"]) + 1
+                         for t in items])
+    stats = {"answers": len(answers), "correct_share": float(answers.correct.mean()),
+             "trajectories_all": int(answers.correct.sum()), "trajectories": len(items),
+             "context_counts": pd.Series([len(t.context) for t in items]).value_counts().sort_index().to_dict(),
+             "tokens_median": float(lengths.median()), "tokens_p99": float(lengths.quantile(0.99)),
+             "tokens_max": float(lengths.max()), "max_positions": rc.max_positions}
+    return RevisionData(answers, items, stats)
+
+
+def train_reviser(study: "Study", items: list, by_id: dict, policy, tokenizer) -> tuple[dict, object, pd.DataFrame]:
+    """The revision model fine-tuned from the policy on `items` (read back when it is on disk): its training
+    record, the model, and the loss per token of it and of the policy by attempts in context, on the held-out
+    problems' trajectories."""
+    from ttc.methods.revisions import context_losses, load_revision_model, train_revision_model
+
+    cfg, rc = study.config, study.config.revisions
+    record = train_revision_model(items, by_id, study.model_dir(cfg.ladder.policy), rc, study.revision_dir("model"),
+                                  study.revision_model_settings())
+    reviser, _ = load_revision_model(study.revision_dir("model"))
+    held = set(record["val_problems"])
+    # the policy as loaded: its rotary positions extend to the trajectories' length without a change of weights
+    losses = context_losses({"policy": policy, "revision model": reviser}, [t for t in items if t.problem_id in held],
+                            by_id, tokenizer, rc.max_positions)
+    return record, reviser, losses
+
+
+def revision_orm(study: "Study", revision_sampler, problems: list, by_id: dict) -> tuple[pd.DataFrame, dict]:
+    """The ORM of revision outputs: chains of the revision model on its own problems
+    (results/06_orm_chains.parquet), and the ORM trained on them, reading each attempt after its history."""
+    from ttc.methods.revisions import build_chains, train_revision_orm
+
+    cfg, rc = study.config, study.config.revisions
+    settings = study.revision_orm_settings()
+    chains = build_chains(revision_sampler, problems, [rc.orm_length] * rc.orm_chains, rc.chain_temperature,
+                          rc.seed + 1, study.results / "06_orm_chains.parquet", settings,
+                          rc.chain_problems_per_chunk, rc.max_new_tokens, what="chains for the revision ORM")
+    record = train_revision_orm(chains, by_id, study.model_dir(cfg.verifier_base), cfg.verifiers["orm"],
+                                rc.max_positions, study.revision_dir("orm"), settings)
+    return chains, record
+
+
+def chains_and_scores(study: "Study", revision_sampler, problems: list, by_id: dict, ladder: pd.DataFrame,
+                      made_with: dict) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The staircase of chains on each test problem (results/06_chains.parquet), and each selector's scores
+    of every attempt (results/06_scores_<name>.parquet; a verifier is loaded only when its scores are not on
+    disk yet)."""
+    from ttc.core.store import cached_table, slug
+    from ttc.methods.revisions import REVISION_ORM, build_chains, score_attempts, staircase
+    from ttc.verifiers.trained import Verifier
+
+    cfg, rc = study.config, study.config.revisions
+    chains_settings = study.revision_chains_settings()
+    attempts = build_chains(revision_sampler, problems, staircase(rc.budget), rc.chain_temperature, rc.seed,
+                            study.results / "06_chains.parquet", chains_settings, rc.chain_problems_per_chunk,
+                            rc.max_new_tokens, what=f"revision chains (staircase of budget {rc.budget})")
+
+    def scored_by(name: str):
+        judge = (Verifier.load(study.revision_dir("orm"), batch_size=cfg.search.batch_size) if name == REVISION_ORM
+                 else study.load_verifier(name, batch_size=cfg.search.batch_size))
+        return score_attempts(judge, attempts, by_id, with_history=name == REVISION_ORM)
+
+    scores = {}
+    for name in study.revision_selectors(ladder):  # the figures' selector, 04's verifier, the PRM, ORM, ceiling
+        settings = {"chains": chains_settings, "verifier": study.revision_scores_settings(name, made_with)}
+        scores[name] = cached_table(study.results / f"06_scores_{slug(name)}.parquet", settings,
+                                    lambda: scored_by(name), what=f"{name}'s scores of the chains")
+    return attempts, scores
+
+
+def revision_results(study: "Study", attempts: pd.DataFrame, scores: dict[str, pd.DataFrame],
+                     problems: list) -> pd.DataFrame:
+    """`split_results` at every budget up to the staircase's, written as results/06_revision_results.parquet."""
+    from ttc.core.store import write_table
+    from ttc.methods.analysis import budgets_up_to
+
+    results = split_results(attempts, scores, {p.id: p.answer for p in problems},
+                            budgets_up_to(study.config.revisions.budget))
+    write_table(study.results / "06_revision_results.parquet", results, study.revision_results_settings())
+    return results
+
+
+@dataclass(frozen=True)
+class ComputeOptimalRevisions:
+    """Fig. 8: compute-optimal revisions against parallel best-of-N and one sequential chain (per problem, and
+    as curves with intervals), the budget each needs to match parallel best-of-N (results/06_efficiency.parquet),
+    and compute-optimal over search and revisions together (None where notebook 04's problems do not overlap)."""
+
+    per_problem: pd.DataFrame
+    curves: pd.DataFrame
+    ratios: pd.DataFrame
+    together: pd.DataFrame | None
+
+
+def compute_optimal_revisions(study: "Study", results: pd.DataFrame, selector: str, bins: pd.Series,
+                              predicted: pd.Series) -> ComputeOptimalRevisions:
+    from ttc.core.store import write_table
+    from ttc.methods.analysis import curve_with_intervals
+    from ttc.methods.compute_optimal import efficiency_table
+
+    cfg = study.config
+    cands = candidates(results, selector, bins, predicted)
+    references = pd.concat([parallel_reference(cands), cands[cands.n_chains == 1].assign(method=SEQUENTIAL)])
+    per_problem, _ = compare(cands, references, cfg.selection.n_splits, cfg.seed)
+    curves = curve_with_intervals(per_problem, ["method", "budget"], n_boot=cfg.search.n_boot, seed=cfg.seed)
+    ratios = efficiency_table(per_problem, reference=PARALLEL)
+    search_results = study.read_search_results()
+    search_results["predicted_bin"] = search_results["problem_id"].map(predicted)
+    joint = search_and_revisions(search_results, cands, cfg.selection.n_splits, cfg.seed)
+    together = None
+    if joint is not None:
+        rev_only = per_problem[per_problem.method == "compute-optimal (oracle bins)"]
+        joint = pd.concat([joint[joint.method != "compute-optimal (predicted bins)"]
+                           .replace({"compute-optimal (oracle bins)": "compute-optimal, search + revisions (oracle bins)"}),
+                           rev_only[rev_only.budget.isin(set(joint.budget))]
+                           .assign(method="compute-optimal, revisions (oracle bins)")])
+        together = curve_with_intervals(joint, ["method", "budget"], n_boot=cfg.search.n_boot, seed=cfg.seed)
+    write_table(study.results / "06_efficiency.parquet", ratios,
+                study.revision_results_settings() | {"n_splits": cfg.selection.n_splits})
+    return ComputeOptimalRevisions(per_problem, curves, ratios, together)
+
+
+def chain_cost(results: pd.DataFrame, selector: str, budget: int) -> dict[str, float]:
+    """The mean FLOPs per problem at `budget` of `budget` parallel attempts and of one chain of `budget`."""
+    cost = results[results.selector == selector].groupby(["budget", "split"]).agg(flops=("flops", "mean")).reset_index()
+    at_budget = cost[cost.budget == budget].set_index("split")["flops"]
+    return {"parallel_flops": float(at_budget[f"{budget} chains x 1"]),
+            "sequential_flops": float(at_budget[f"1 chains x {budget}"])}

@@ -2,12 +2,18 @@
 
 Use: `best_of_n_table(scored, answers, budgets, ...)` (Fig. 13-14);
 `verifier_quality(line_scores, scored, bins)` (AUCs, calibration, the
-within-problem AUC that selection needs); `predicted_difficulty(scored, difficulty)`.
+within-problem AUC that selection needs); `predicted_difficulty(scored, difficulty)`;
+`measure_verifier_ladder(study, pool, bins, line_scores, test, prm_dirs)` (every verifier on one subset).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import pandas as pd
+
+from ttc.core.compute import Ledger
 
 from ttc.methods.analysis import (accuracy_vs_n, answers_of, auc, bootstrap_interval, calibration, cell_auc, difficulty_bins,
                           stratified_subset, within_problem_auc)
@@ -108,6 +114,103 @@ def verifier_report(line_scores: pd.DataFrame, pool: pd.DataFrame, answers: dict
             "n_problems": int(pool["problem_id"].nunique()), "n_majority_wrong": len(wrong)}
 
 
+def monte_carlo_labels(study: "Study", policy, tokenizer, problems: list) -> tuple[pd.DataFrame, Ledger]:
+    """The PRM's labels (`ttc.verifiers.trained.label_steps`: rollouts from every step prefix of the policy's
+    solutions to `problems`), cached as results/03_prm_labels.parquet; and the rollout compute spent now."""
+    from ttc.verifiers.trained import label_steps
+
+    ledger = Ledger()
+    labels = label_steps(policy, tokenizer, problems, study.config.labels, study.results / "03_prm_labels.parquet",
+                         ledger=ledger, policy_record=study.policy_record())
+    return labels, ledger
+
+
+def training_table(metas: dict[str, dict]) -> pd.DataFrame:
+    """One row per trained verifier: its best validation loss and step, the steps run, its training
+    solutions and its wall time (from each one's training record)."""
+    return pd.DataFrame([{"verifier": k, "best val loss": m["best_val_loss"], "best step": m["best_step"],
+                          "steps run": m["steps"], "train solutions": m["train_examples"],
+                          "wall s": round(m["wall_s"])} for k, m in metas.items()])
+
+
+def bin_agreement(predicted: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """The oracle bins against the predicted ones (`predicted_difficulty`'s table): their confusion table
+    and the share of problems on which they agree."""
+    confusion = pd.crosstab(predicted["bin"].rename("oracle bin"), predicted["predicted_bin"].rename("predicted bin"))
+    return confusion, float((predicted["bin"] == predicted["predicted_bin"]).mean())
+
+
+@dataclass(frozen=True)
+class ProbabilityPRMRun:
+    """The probability PRM as notebook 03 trains it: its head's folder and record, its language model's folder,
+    and that model's pretraining record (None when it is the policy as it is)."""
+
+    head_dir: Path
+    lm_dir: Path
+    head: dict
+    lm: dict | None
+
+
+def train_probability_prm(study: "Study", tokenizer, labels: pd.DataFrame, problems_by_id: dict) -> ProbabilityPRMRun:
+    """The policy pretrained further (`continued_tokens`, when not 0) and a logistic head on its token
+    probabilities, fitted to the Monte Carlo labels; each read back when it is on disk."""
+    from ttc.pipelines.ladder_study import pretrain_on_world
+    from ttc.verifiers.probability_prm import train_head
+    from ttc.verifiers.reference import LikelihoodVerifier
+
+    cfg = study.config
+    head_dir, lm_dir = study.probability_prm_dirs()
+    lm = None
+    if cfg.probability_prm.continued_tokens:
+        lm = pretrain_on_world(cfg.ladder.policy, tokenizer, study.splits(), cfg.world, study.prm_lm_pretrain_config(),
+                               lm_dir, init_from=study.model_dir(cfg.ladder.policy))
+    head = train_head(LikelihoodVerifier.load(lm_dir), labels, problems_by_id, cfg.probability_prm, head_dir,
+                      study.probability_prm_settings())
+    return ProbabilityPRMRun(head_dir, lm_dir, head, lm)
+
+
+@dataclass(frozen=True)
+class PoolScores:
+    """The pool with each trained verifier's sample scores (`<kind>_last`, `_min`, `_prod`), each one's line
+    scores, and the scoring compute spent now (zero when every score was read back)."""
+
+    scored: pd.DataFrame
+    line_scores: dict[str, pd.DataFrame]
+    ledger: Ledger
+
+
+def score_pool_with_trained(study: "Study", pool: pd.DataFrame, test: dict) -> PoolScores:
+    """Every sample of the pool scored by each trained verifier (notebook 03's PRM and ORM), line by line;
+    cached as results/03_<kind>_line_scores.parquet."""
+    from ttc.verifiers.trained import Verifier, score_pool
+
+    cfg, ledger = study.config, Ledger()
+    scored, line_scores = pool, {}
+    for kind in cfg.verifiers:
+        verifier = Verifier.load(study.verifier_dir(kind), ledger=ledger, batch_size=cfg.pool.batch_size)
+        line_scores[kind] = score_pool(verifier, kind, pool, test, study.results / f"03_{kind}_line_scores.parquet",
+                                       settings=study.line_scores_settings(kind))
+        scored = sample_scores(line_scores[kind], scored, kind)
+    return PoolScores(scored, line_scores, ledger)
+
+
+def best_of_n_from_pool(study: "Study", scored: pd.DataFrame, test: dict, bins: pd.Series
+                        ) -> tuple[pd.DataFrame, list[int]]:
+    """`best_of_n_table` at every power-of-two budget up to 256 the pool holds, written as
+    results/03_best_of_n.parquet with the scores it was read from; (the table, the budgets)."""
+    from ttc.core.store import write_table
+    from ttc.methods.analysis import budgets_up_to
+
+    cfg = study.config
+    budgets = budgets_up_to(min(256, int(scored.groupby("problem_id").size().min())))
+    per_problem = best_of_n_table(scored, {pid: p.answer for pid, p in test.items()}, budgets, cfg.search.n_repeats,
+                                  cfg.seed, bins)
+    write_table(study.results / "03_best_of_n.parquet", per_problem,
+                {"scores": {k: study.line_scores_settings(k) for k in cfg.verifiers}, "budgets": budgets,
+                 "n_repeats": cfg.search.n_repeats, "seed": cfg.seed})
+    return per_problem, budgets
+
+
 # --------------------------------------------------------------------------
 # The verifier ladder: trained verifiers against untrained references, on one subset of the pool
 
@@ -168,3 +271,70 @@ def best_trained_prm(table: pd.DataFrame, candidates: list[str]) -> str:
     if present.empty:
         raise ValueError(f"none of the trained PRMs {candidates} is in the verifier table ({list(table.index)})")
     return str(present.fillna(-1.0).idxmax())
+
+
+@dataclass(frozen=True)
+class VerifierLadder:
+    """Notebook 03's verifier ladder, measured: one row per verifier (`verifier_ladder_table`), the verifier
+    adopted for search (`adopt`), the best trained PRM, the subset they were measured on, and the scoring
+    compute the likelihoods and the probability PRM spent now (zero when every score was read back)."""
+
+    table: pd.DataFrame
+    adopted: str
+    trained_prm: str
+    subset: pd.DataFrame
+    ledger: Ledger
+
+
+def measure_verifier_ladder(study: "Study", pool: pd.DataFrame, bins: pd.Series, line_scores: dict[str, pd.DataFrame],
+                            test: dict, prm_dirs: tuple[Path, Path]) -> VerifierLadder:
+    """Every verifier on one subset of the pool: the trained PRM and ORM (their scores of the whole pool,
+    `line_scores`, restricted to it), each ladder size's likelihood, the probability PRM (and its LM's bare
+    likelihood when it was pretrained further), and the truth checker at each noise. Each one's scores are
+    cached under results/ with what made them, and the table written as results/03_verifier_ladder.parquet."""
+    from ttc.world import synthetic as W
+    from ttc.core.store import slug, write_table
+    from ttc.verifiers.probability_prm import ProbabilityPRM
+    from ttc.verifiers.reference import LikelihoodVerifier, TruthChecker
+    from ttc.verifiers.trained import score_pool
+
+    cfg, results = study.config, study.results
+    vl, (head_dir, prm_lm_dir) = cfg.verifier_ladder, prm_dirs
+    subset = reference_subset(pool, bins, vl.n_problems, vl.n_samples, cfg.seed)
+    scores = {VERIFIERS[kind]: on_subset(line_scores[kind], subset) for kind in cfg.verifiers}
+    reads_with = {VERIFIERS[kind]: study.model_dir(cfg.verifier_base) for kind in cfg.verifiers}
+    made_with = {VERIFIERS[kind]: study.line_scores_settings(kind) for kind in cfg.verifiers}
+    ledger = Ledger()
+
+    def measure(label, verifier, made, path, reads, progress=True):
+        made_with[label] = study.reference_settings(made)
+        scores[label] = score_pool(verifier, label, subset, test, path, settings=made_with[label], progress=progress)
+        reads_with[label] = reads
+
+    for name in cfg.ladder.names:
+        verifier = LikelihoodVerifier.load(study.model_dir(name), ledger=ledger, batch_size=cfg.pool.batch_size)
+        measure(f"likelihood {name}", verifier, {"kind": "likelihood", "rule": LikelihoodVerifier.RULE,
+                                                "model": study.model_record(name)},
+                results / f"03_likelihood_{name}.parquet", study.model_dir(name))
+    prm_settings = study.probability_prm_settings()
+    trained_here = {PROBABILITY_PRM: (ProbabilityPRM.load(head_dir, prm_lm_dir, ledger=ledger,
+                                                          batch_size=cfg.pool.batch_size),
+                                      {"kind": "probability PRM", **prm_settings})}
+    if cfg.probability_prm.continued_tokens:  # its LM's bare likelihood: what the further pretraining alone gives
+        trained_here[PRM_LM] = (LikelihoodVerifier.load(prm_lm_dir, ledger=ledger, batch_size=cfg.pool.batch_size),
+                                {"kind": "likelihood", "rule": LikelihoodVerifier.RULE, "model": prm_settings["lm"]})
+    for label, (verifier, made) in trained_here.items():
+        measure(label, verifier, made, results / f"03_{slug(label)}.parquet", prm_lm_dir)
+    by_prompt = {W.prompt(p): p for p in test.values()}
+    for noise in CHECKER_NOISE:
+        checker = TruthChecker(by_prompt, noise=noise, seed=cfg.seed)
+        measure(checker.name, checker, {"kind": "checker", "noise": noise},
+                results / f"03_checker_{noise:g}.parquet", None, progress=False)
+    answers = {pid: p.answer for pid, p in test.items()}
+    reports = {name: verifier_report(ls, subset, answers, vl.budget, cfg.search.n_repeats, cfg.search.n_boot, cfg.seed)
+               for name, ls in scores.items()}
+    table = verifier_ladder_table(reports, reads_with)
+    write_table(results / "03_verifier_ladder.parquet", table.reset_index(),
+                {"scores": made_with, "subset": vl, "seed": cfg.seed})
+    return VerifierLadder(table, adopt(table, gain_column(vl.budget)),
+                          best_trained_prm(table, [VERIFIERS["prm"], PROBABILITY_PRM]), subset, ledger)

@@ -212,9 +212,13 @@ def plot_difficulty(stats: pd.DataFrame, edges: list[float], cov: pd.DataFrame, 
     return fig
 
 
-def plot_best_of_n(aggregation: pd.DataFrame, verifiers: pd.DataFrame, profile: str, settings: dict) -> plt.Figure:
+def plot_best_of_n(curves: pd.DataFrame, profile: str, settings: dict) -> plt.Figure:
     """Notebook 03: Fig. 13 (step aggregation: last, min, product, weighted selection) and
-    Fig. 14 (PRM vs ORM vs majority) as accuracy against N, with bootstrap intervals."""
+    Fig. 14 (PRM vs ORM vs majority) as accuracy against N, with bootstrap intervals; `curves` holds every
+    method of `ttc.pipelines.verifier_study.BEST_OF_N_METHODS`, each panel its own."""
+    from ttc.pipelines.verifier_study import AGGREGATION_PANEL, VERIFIER_PANEL
+
+    aggregation, verifiers = curves[curves.method.isin(AGGREGATION_PANEL)], curves[curves.method.isin(VERIFIER_PANEL)]
     theme()
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), sharey=True)
     for ax, curves, title in ((axes[0], aggregation, "(a) PRM step aggregation, best-of-N weighted (Fig. 13)"),
