@@ -117,5 +117,5 @@ lab: $(STAMP)  ## JupyterLab on the project's kernel (PORT=8888, IP=127.0.0.1); 
 		--ServerApp.root_dir=$(CURDIR) --ServerApp.default_url=/lab/tree/notebooks \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
-clean-profile:  ## remove data/$(PROFILE) (models, tables, executed notebooks) to recompute it
+clean-profile:  ## remove data/PROFILE (models, tables, executed notebooks) to recompute it
 	rm -rf $(DATA)/$(PROFILE)

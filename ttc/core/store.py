@@ -305,19 +305,31 @@ def cached_table(path: Path, settings: Any, build: Callable[[], pd.DataFrame], w
     return table
 
 
-def save_figure(fig, folder: Path, name: str, settings: Any = None) -> list[str]:
-    """PNG and PDF of a matplotlib figure, the settings behind it written into each file's metadata
-    (figures are for readers, so they get no manifest beside them in the committed folder)."""
+def save_figure(fig, folder: Path, name: str, settings: Any = None, contents: Any = None) -> list[str]:
+    """PNG and PDF of a matplotlib figure, the settings behind it (and, given, a description of what it
+    draws) written into each file's metadata (figures are for readers, so they get no manifest beside them in
+    the committed folder). `figure_metadata` reads them back."""
     described = json.dumps(plain(settings), sort_keys=True)
+    drawn = json.dumps(plain(contents), sort_keys=True)
     paths = []
     for ext in ("png", "pdf"):
         # Fixed metadata so that a rerun with the same results writes the same PDF bytes.
-        meta = {"Description": described} if ext == "png" else {"Subject": described, "CreationDate": None}
+        meta = ({"Description": described, "Comment": drawn} if ext == "png"
+                else {"Subject": described, "Keywords": drawn, "CreationDate": None})
         path = write_file(Path(folder) / f"{name}.{ext}",
                           lambda tmp, ext=ext, meta=meta: fig.savefig(tmp, format=ext, bbox_inches="tight",
                                                                       metadata=meta), manifest=False)
         paths.append(str(path))
     return paths
+
+
+def figure_metadata(path: Path) -> tuple[Any, Any]:
+    """(settings, contents) written into a PNG by `save_figure`."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        text = image.text
+    return json.loads(text.get("Description", "null")), json.loads(text.get("Comment", "null"))
 
 
 # --------------------------------------------------------------------------

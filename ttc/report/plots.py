@@ -46,10 +46,26 @@ def theme() -> None:
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "axes.titleweight": "bold"})
 
 
+def panels(fig: plt.Figure) -> list[dict]:
+    """What each panel of `fig` draws: its title (or y label), and how many lines with data, collections
+    (scatters, filled intervals, heat maps), patches (bars), images, tables and texts. A panel that draws
+    none of them is empty. Written into the saved files (`save`), so that a test can read what a figure
+    shows without the code that drew it."""
+    out = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        out.append({"title": ax.get_title() or ax.get_ylabel(),
+                    "lines": sum(1 for line in ax.get_lines() if len(line.get_xdata()) > 0),
+                    "collections": len(ax.collections), "patches": len(ax.patches), "images": len(ax.images),
+                    "tables": len(ax.tables), "texts": len(ax.texts)})
+    return out
+
+
 def save(fig: plt.Figure, name: str, profile: str, settings: dict | None = None) -> list[str]:
     """PNG and PDF under `figures/` (full profile) or `figures/<profile>/`, with the settings behind
-    the figure written into each file's metadata."""
-    return save_figure(fig, figures_dir(profile), name, {"profile": profile, **(settings or {})})
+    the figure and what each panel draws (`panels`) written into each file's metadata."""
+    return save_figure(fig, figures_dir(profile), name, {"profile": profile, **(settings or {})}, panels(fig))
 
 
 def _settings_line(profile: str, settings: dict) -> str:
