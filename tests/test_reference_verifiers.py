@@ -120,3 +120,20 @@ def test_adopt_takes_the_cheapest_verifier_near_the_best_and_never_a_checker():
     assert adopt(table, "gain") == "middle"
     table["gain"] = [-0.01, -0.02, -0.03, 0.2]
     assert adopt(table, "gain") == "small"
+
+
+def test_every_verifier_label_of_the_study_reads_back_as_what_it_is():
+    from ttc.verifiers.spec import VerifierSpec
+
+    specs = [VerifierSpec("prm"), VerifierSpec("orm"), VerifierSpec("likelihood", model="d64-l4"),
+             VerifierSpec("probability_prm"), VerifierSpec("prm_lm"), VerifierSpec("revision_orm"),
+             VerifierSpec("checker"), VerifierSpec("checker", noise=0.5), VerifierSpec("checker", noise=2.0)]
+    assert [s.name for s in specs] == ["PRM", "ORM", "likelihood d64-l4", "PRM, probability head",
+                                       "PRM's LM, likelihood", "revision ORM", "perfect checker", "checker, noise 0.5",
+                                       "checker, noise 2"]
+    assert [VerifierSpec.parse(s.name) for s in specs] == specs
+    assert [s.oracle for s in specs] == [False] * 6 + [True] * 3
+    # the checker names itself as the spec does
+    assert [TruthChecker({}, noise=s.noise).name for s in specs if s.oracle] == [s.name for s in specs if s.oracle]
+    with pytest.raises(ConfigError, match="verifier 'likelihood' is none of the study's"):
+        VerifierSpec.parse("likelihood")

@@ -117,14 +117,16 @@ class Match:
         return reference_budget / self.budget if np.isfinite(self.budget) else float("nan")
 
     def describe(self, reference_budget: float) -> str:
-        """'16.0 (4.0x)', or 'at most 4 (at least 16.0x: already matched at the smallest budget run)', or
-        'not reached'."""
+        """'16.0 (4.0x)', or 'at most 4 (at least 16.0x)' (a bound: `BOUND_NOTE`), or 'not reached'."""
         if not np.isfinite(self.budget):
             return "not reached"
         if self.bound:
-            return (f"at most {self.budget:g} (at least {self.ratio(reference_budget):.1f}x: already matched at the "
-                    f"smallest budget run)")
+            return f"at most {self.budget:g} (at least {self.ratio(reference_budget):.1f}x)"
         return f"{self.budget:.1f} ({self.ratio(reference_budget):.1f}x)"
+
+
+BOUND_NOTE = "'at most': already matched at the smallest budget run, so a bound"
+"""What a `Match.describe` that reads 'at most' means, said once beside the matches."""
 
 
 def match(budgets, accuracy, target: float) -> Match:

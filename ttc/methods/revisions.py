@@ -45,6 +45,7 @@ from ttc.core.executors import ledgers_of
 from ttc.models.finetune import Example, FinetuneConfig, load_base, token_loss, train_and_save, value_loss
 from ttc.core.ordered import ordered
 from ttc.verifiers.selection import majority, weighted
+from ttc.verifiers.spec import REVISION_ORM as REVISION_ORM_NAME
 from ttc.core.executors import build_in_chunks, chunk_seed
 
 MAX_INCORRECT = 4
@@ -324,8 +325,7 @@ def train_revision_model(items: list[Trajectory], problems: dict[str, W.Problem]
 # --------------------------------------------------------------------------
 # The ORM of revision outputs: the revision model's attempts, graded, with the revision history in context
 
-REVISION_ORM = "revision ORM"
-"""The name of the ORM trained on the revision model's own outputs with their history in context."""
+REVISION_ORM = REVISION_ORM_NAME  # the ORM trained on the revision model's own outputs, history in context
 
 
 def orm_examples(attempts: pd.DataFrame, problems: dict[str, W.Problem], tokenizer, max_positions: int) -> list[Example]:

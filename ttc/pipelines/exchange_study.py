@@ -106,22 +106,21 @@ def verifier_pretraining_flops(study, name: str) -> float:
     a ladder checkpoint) counts that model's pretraining unless it is the policy's own; the probability PRM and its
     LM count the policy's continued pretraining; the world's truth as a checker is no model (0, said so)."""
     from ttc.models.lm import read_meta
-    from ttc.methods.revisions import REVISION_ORM
-    from ttc.pipelines.verifier_study import PRM_LM, PROBABILITY_PRM, VERIFIERS
+    from ttc.verifiers.spec import VerifierSpec
 
-    cfg = study.config
+    cfg, spec = study.config, VerifierSpec.parse(name)
 
     def of(model: str) -> float:
         return 0.0 if model == cfg.ladder.policy else float(read_meta(study.model_dir(model))["flops"])
 
-    if name.startswith("likelihood ") and name.removeprefix("likelihood ") in cfg.ladder.names:
-        return of(name.removeprefix("likelihood "))
-    if name in VERIFIERS.values() or name == REVISION_ORM:
+    if spec.kind == "likelihood" and spec.model in cfg.ladder.names:
+        return of(spec.model)
+    if spec.kind in ("prm", "orm", "revision_orm"):  # a value head on the verifiers' ladder checkpoint
         return of(cfg.verifier_base)
-    if name in (PROBABILITY_PRM, PRM_LM):  # its LM's record counts the policy's pretraining too: only the rest is new
+    if spec.kind in ("probability_prm", "prm_lm"):  # its LM's record counts the policy's pretraining too: only the rest is new
         lm = float(read_meta(study.probability_prm_dirs()[1])["flops"])
         return lm - float(read_meta(study.model_dir(cfg.ladder.policy))["flops"]) if cfg.probability_prm.continued_tokens else 0.0
-    if name.startswith("checker") or name == "perfect checker":
+    if spec.oracle:
         return 0.0
     raise ConfigError(f"no pretraining FLOPs known for verifier {name!r}")
 

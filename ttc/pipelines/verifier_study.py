@@ -14,11 +14,10 @@ from pathlib import Path
 import pandas as pd
 
 from ttc.core.compute import Ledger
-
-from ttc.methods.analysis import (accuracy_vs_n, answers_of, auc, bootstrap_interval, calibration, cell_auc, difficulty_bins,
-                          stratified_subset, within_problem_auc)
-from ttc.verifiers.reference import PERFECT_CHECKER
+from ttc.methods.analysis import (accuracy_vs_n, answers_of, auc, bootstrap_interval, calibration, cell_auc,
+                                  difficulty_bins, stratified_subset, within_problem_auc)
 from ttc.verifiers.selection import majority
+from ttc.verifiers.spec import PERFECT_CHECKER, PRM_LM, PROBABILITY_PRM, TRAINED
 from ttc.verifiers.trained import sample_scores
 
 BEST_OF_N_METHODS = {  # name: (selection rule, score column)
@@ -31,7 +30,7 @@ BEST_OF_N_METHODS = {  # name: (selection rule, score column)
 }
 AGGREGATION_PANEL = ("PRM last, weighted", "PRM min, weighted", "PRM prod, weighted", "majority vote")
 VERIFIER_PANEL = ("PRM last, weighted", "PRM last, best-of-N", "ORM, weighted", "majority vote")
-VERIFIERS = {"prm": "PRM", "orm": "ORM"}
+VERIFIERS = TRAINED  # the trained verifiers' labels, by kind
 
 
 def best_of_n_table(scored: pd.DataFrame, answers: dict[str, str], budgets: list[int], n_repeats: int,
@@ -259,10 +258,6 @@ def verifier_ladder_table(reports: dict[str, dict], models: dict[str, Path | Non
     return pd.DataFrame(rows).set_index("verifier")
 
 
-PROBABILITY_PRM = "PRM, probability head"
-"""`ttc.verifiers.probability_prm.ProbabilityPRM`: the policy pretrained further, a head on its token probabilities."""
-PRM_LM = "PRM's LM, likelihood"
-"""The probability PRM's language model read as a bare likelihood (no head): what further pretraining alone gives."""
 
 
 def best_trained_prm(table: pd.DataFrame, candidates: list[str]) -> str:

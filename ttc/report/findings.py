@@ -23,6 +23,7 @@ import pandas as pd
 from ttc.core.config import ROOT
 from ttc.core.store import figures_dir, plain, write_json
 from ttc.pipelines.verifier_study import PERFECT_CHECKER, VERIFIERS, gain_column
+from ttc.verifiers.spec import VerifierSpec
 
 NOTEBOOKS = ("01", "seed_study", "02", "03", "04", "05", "06", "07")  # in the README's order
 README_START, README_END = "<!-- results: rendered by `python -m ttc.report.findings readme` -->", "<!-- results end -->"
@@ -337,7 +338,7 @@ def findings_verifier_ladder(s: dict) -> str:
         return f"| {name} | {size} | {auc} | {gain} |"
 
     # trained verifiers, then the likelihood ladder by size, then the checkers by noise
-    order = sorted(s["verifiers"].items(), key=lambda kv: (kv[1]["oracle"], kv[0].startswith("likelihood"),
+    order = sorted(s["verifiers"].items(), key=lambda kv: (kv[1]["oracle"], VerifierSpec.parse(kv[0]).kind == "likelihood",
                                                            kv[1]["parameters"], kv[0] != PERFECT_CHECKER, kv[0]))
     rows = "\n".join(row(name, v) for name, v in order)
     paper = VERIFIERS["prm"]  # the paper's recipe
@@ -494,13 +495,16 @@ def _efficiency(ratios: pd.DataFrame) -> dict:
 
 
 def _efficiency_lines(efficiency: dict, reference: str, paper: str) -> list[str]:
-    from ttc.methods.compute_optimal import matched_in_table
+    from ttc.methods.compute_optimal import BOUND_NOTE, matched_in_table
 
     lines = []
     for label, eff in efficiency.items():
         budgets = [float(b) for b, _ in _by_number(eff)]  # the curves share the reference's budgets
-        parts = [f"{b}: " + matched_in_table(math.nan if e["matching_budget"] is None else e["matching_budget"],
-                                             budgets).describe(float(b)) for b, e in _by_number(eff)]
+        matches = {b: matched_in_table(math.nan if e["matching_budget"] is None else e["matching_budget"], budgets)
+                   for b, e in _by_number(eff)}
+        parts = [f"{b}: {m.describe(float(b))}" for b, m in matches.items()]
+        if any(m.bound for m in matches.values()):
+            parts[-1] += f" ({BOUND_NOTE})"
         lines.append(f"- Budget {label} needs to match {reference} at each of its budgets: " + "; ".join(parts)
                      + f" (the paper: {paper}).")
     return lines

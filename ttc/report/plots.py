@@ -37,6 +37,7 @@ import seaborn as sns
 
 from ttc.core.store import figures_dir, save_figure
 from ttc.pipelines.verifier_study import PERFECT_CHECKER, gain_column
+from ttc.verifiers.spec import VerifierSpec
 
 LEVEL_PALETTE = "rocket_r"
 
@@ -366,8 +367,9 @@ def plot_verifier_ladder(table: pd.DataFrame, budget: int, profile: str, setting
     theme()
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.9))
     gain = gain_column(budget)
-    likelihood = table[table.index.str.startswith("likelihood")].sort_values("parameters")
-    trained = table[~table["oracle"] & ~table.index.str.startswith("likelihood")]
+    is_likelihood = pd.Series([VerifierSpec.parse(n).kind == "likelihood" for n in table.index], index=table.index)
+    likelihood = table[is_likelihood].sort_values("parameters")
+    trained = table[~table["oracle"] & ~is_likelihood]
     checkers = table[table["oracle"]]
     perfect = table.loc[PERFECT_CHECKER] if PERFECT_CHECKER in table.index else None
     measures = {"within_problem_auc": "within-problem AUC", "within_problem_auc_majority_wrong":

@@ -35,6 +35,7 @@ from ttc.world import synthetic as W
 from ttc.core.compute import Ledger
 from ttc.core.config import ConfigError
 from ttc.models.lm import count_parameters, load_model
+from ttc.verifiers.spec import VerifierSpec
 from ttc.verifiers.trained import score_in_batches
 
 
@@ -109,10 +110,6 @@ LOGP_FLOOR = -20.0
 """Log-probabilities below this are floored in the features: a head should not be led by one token at e^-40."""
 
 
-PERFECT_CHECKER = "perfect checker"
-"""The name of the noiseless `TruthChecker`: tables and figures look it up by it."""
-
-
 class TruthChecker:
     """The world's per-line truth (`ttc.world.synthetic.lines_on_track`), plus seeded Gaussian noise of scale `noise`,
     squashed into [0, 1]. It costs nothing in the ledger: it stands for a verifier, it is not one."""
@@ -122,7 +119,7 @@ class TruthChecker:
             raise ConfigError(f"TruthChecker noise={noise!r} must be a number between 0 and 10 (0: the perfect checker)")
         self.problems, self.noise, self.seed = problems_by_prompt, float(noise), seed
         self.ledger, self.n_parameters = Ledger(), 0  # it reads nothing: no scoring FLOPs
-        self.name = PERFECT_CHECKER if noise == 0 else f"checker, noise {noise:g}"
+        self.name = VerifierSpec("checker", noise=self.noise).name
 
     def score(self, prompts: list[str], lines: list[list[str]]) -> list[list[float]]:
         return self.score_and_count(prompts, lines)[0]
