@@ -65,6 +65,9 @@ def test_the_head_is_trained_on_the_labels_and_scores_each_line(likelihood, spli
     again = train_head(likelihood, labels, problems, cfg, tmp_path / "head", {"test": 1})  # read back, not refitted
     assert again == record
     prm = ProbabilityPRM(likelihood, record["weights"], record["bias"])
+    from ttc.verifiers.scorer import Scorer
+
+    assert isinstance(prm, Scorer)  # what search and the studies ask of a verifier
     prompts = [W.prompt(p) for p in problems.values()]
     texts = labels.drop_duplicates("problem_id")["text"].str.split("\n").tolist()
     scores = prm.score(prompts, texts)

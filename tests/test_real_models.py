@@ -101,7 +101,9 @@ def test_a_step_tag_prm_scores_each_step_at_its_tag(tmp_path):
     tokenizer = small_tokenizer(False, chat=False)
     path = save(tmp_path, "prm", causal_lm("llama", len(tokenizer)), tokenizer)
     prm = load_prm(PRMConfig(path, kind="step_tag"))
-    assert isinstance(prm, StepTagPRM)
+    from ttc.verifiers.scorer import Scorer
+
+    assert isinstance(prm, StepTagPRM) and isinstance(prm, Scorer)
     steps = ["1+1=2", "so \\boxed{2}"]
     (scores,), (read,) = prm.score_and_count(["What is 1+1?"], [steps])
     # by hand: the text with a tag after each step, softmax over (+, -) at the tags
@@ -125,6 +127,9 @@ def test_a_classification_prm_scores_each_step_at_its_separator(tmp_path):
     tokenizer = small_tokenizer(True, chat=True)
     prm = load_prm(PRMConfig(save(tmp_path, "prm", classification_head(len(tokenizer)), tokenizer), kind="classification"))
     assert isinstance(prm, ClassificationPRM) and prm.model.config.model_type == "qwen2"
+    from ttc.verifiers.scorer import Scorer
+
+    assert isinstance(prm, Scorer)
     scores = prm.score(["What is 1+1?", "What is 1+1?"], [["1+1=2", "\\boxed{2}"], ["\\boxed{3}"]])
     assert [len(s) for s in scores] == [2, 1] and all(0 <= v <= 1 for s in scores for v in s)
     text = prm.text("What is 1+1?", ["1+1=2", "\\boxed{2}"])

@@ -137,3 +137,22 @@ def test_every_verifier_label_of_the_study_reads_back_as_what_it_is():
     assert [TruthChecker({}, noise=s.noise).name for s in specs if s.oracle] == [s.name for s in specs if s.oracle]
     with pytest.raises(ConfigError, match="verifier 'likelihood' is none of the study's"):
         VerifierSpec.parse("likelihood")
+
+
+def test_every_scorer_of_the_study_implements_the_scorer_protocol(tmp_path):
+    from transformers import AutoConfig, LlamaForTokenClassification
+
+    from ttc.models.lm import save_model
+    from ttc.verifiers.scorer import Scorer
+    from ttc.verifiers.trained import Verifier
+
+    tokenizer = build_tokenizer()
+    model = build_model(LADDER["d16-l1"], tokenizer, seed=0)
+    save_model(model, tokenizer, tmp_path / "m", {"config": {}})
+    config = AutoConfig.from_pretrained(tmp_path / "m")
+    config.num_labels = 1
+    head = LlamaForTokenClassification.from_pretrained(tmp_path / "m", config=config)
+    scorers = [Verifier(head, tokenizer, bf16=False), LikelihoodVerifier(model, tokenizer), TruthChecker({}, noise=0.5)]
+    for scorer in scorers:
+        assert isinstance(scorer, Scorer), type(scorer).__name__
+    assert not isinstance(object(), Scorer)  # the check can fail

@@ -34,7 +34,7 @@ from ttc.models.sampling import Sampler
 from ttc.verifiers.selection import select
 from ttc.core.executors import build_in_chunks, chunk_seed
 from ttc.world.text import solution_lines
-from ttc.verifiers.trained import Verifier
+from ttc.verifiers.scorer import Scorer
 from ttc.world.protocol import SYNTHETIC, World
 
 
@@ -158,7 +158,7 @@ def _sample(sampler: Sampler, counts: dict[str, Ledger], rows: list[tuple[str, s
     return [c for (c,) in outs]
 
 
-def _score_lines(verifier: Verifier, counts: dict[str, Ledger], rows: list[tuple[str, str, list[str]]]) -> list[list[float]]:
+def _score_lines(verifier: Scorer, counts: dict[str, Ledger], rows: list[tuple[str, str, list[str]]]) -> list[list[float]]:
     """Every line's score of each (problem id, prompt, lines); identical rows are read (and counted) once."""
     scores, read = verifier.score_and_count([prompt for _, prompt, _ in rows], [lines for _, _, lines in rows])
     for (pid, _, _), n in zip(rows, read):
@@ -166,7 +166,7 @@ def _score_lines(verifier: Verifier, counts: dict[str, Ledger], rows: list[tuple
     return scores
 
 
-def _score(verifier: Verifier, counts: dict[str, Ledger], rows: list[tuple[str, str, list[str]]]) -> list[float]:
+def _score(verifier: Scorer, counts: dict[str, Ledger], rows: list[tuple[str, str, list[str]]]) -> list[float]:
     """The last line's score of each (problem id, prompt, lines)."""
     return [s[-1] if s else 0.0 for s in _score_lines(verifier, counts, rows)]
 
@@ -189,7 +189,7 @@ def _results(problems: list, finals: dict[str, list[tuple[list[str], float]]],
     return pd.DataFrame(rows)
 
 
-def best_of_n(problems: list, sampler: Sampler, verifier: Verifier, cfg: SearchConfig,
+def best_of_n(problems: list, sampler: Sampler, verifier: Scorer, cfg: SearchConfig,
               world: World = SYNTHETIC) -> pd.DataFrame:
     """N independent samples, scored by the verifier's last step, best-of-N weighted."""
     counts = _ledgers([p.id for p in problems])
@@ -237,7 +237,7 @@ def ranks(method: str, per_line: list[list[float]], parent_lengths: list[int]) -
             for s, n in zip(per_line, parent_lengths)]
 
 
-def beam_search(problems: list, sampler: Sampler, verifier: Verifier, cfg: SearchConfig,
+def beam_search(problems: list, sampler: Sampler, verifier: Scorer, cfg: SearchConfig,
                 world: World = SYNTHETIC) -> pd.DataFrame:
     """Beam search with N beams of width M, with k-step lookahead when cfg.lookahead > 0.
 
@@ -328,7 +328,7 @@ METHODS: dict[str, Callable[..., pd.DataFrame]] = {"best_of_n": best_of_n, "beam
                                                     "pav": beam_search}
 
 
-def run_search(problems: list, sampler: Sampler, verifier: Verifier, cfg: SearchConfig,
+def run_search(problems: list, sampler: Sampler, verifier: Scorer, cfg: SearchConfig,
                world: World = SYNTHETIC) -> pd.DataFrame:
     if sampler.step_separator != world.separator:
         raise ConfigError(f"the sampler stops steps at {sampler.step_separator!r} but the {world.name} world "
@@ -358,7 +358,7 @@ def search_configs(budgets: list[int], seed: int = 0, temperature: float = 1.0, 
     return configs, skipped
 
 
-def run_grid(problems_by_config: list[list[W.Problem]], sampler: Sampler, verifier: Verifier,
+def run_grid(problems_by_config: list[list[W.Problem]], sampler: Sampler, verifier: Scorer,
              configs: list[SearchConfig], path, settings: dict, progress: bool = True,
              world: World = SYNTHETIC) -> pd.DataFrame:
     """Every configuration on its problems, one resumable piece per configuration, cached at `path`;
