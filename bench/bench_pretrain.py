@@ -23,9 +23,9 @@ import torch
 
 from ttc.core import determinism
 from ttc.models import pretrain as P
-from ttc.world import synthetic as W
 from ttc.models.lm import LADDER, build_model
 from ttc.pipelines.study import Study, profile_params
+from ttc.world import synthetic as W
 from ttc.world.tokenizer import build_tokenizer
 
 SIZES = tuple(sys.argv[1:]) or ("d32-l2", "d48-l3", "d64-l4", "d80-l5")  # default: the full profile's ladder

@@ -20,10 +20,10 @@ import pandas as pd
 import torch
 
 from ttc.core import executors
-from ttc.world import synthetic as W
 from ttc.core.executors import ExecutorConfig
 from ttc.models.lm import LADDER, build_model
 from ttc.pipelines.pool import PoolConfig, sample_pool
+from ttc.world import synthetic as W
 from ttc.world.tokenizer import build_tokenizer
 
 PROBLEMS = 80

@@ -19,12 +19,12 @@ import ttc  # noqa: F401  (first: it pins the instruction set of torch and numpy
 import torch
 
 from ttc.core import kernels
-from ttc.world import synthetic as W
-from ttc.core.config import ROOT
-from ttc.models.lm import LADDER, build_model, count_parameters, load_model
-from ttc.core.store import artifact_status
 from ttc.core.compute import processing_flops
+from ttc.core.config import ROOT
+from ttc.core.store import artifact_status
+from ttc.models.lm import LADDER, build_model, count_parameters, load_model
 from ttc.models.sampling import Sampler
+from ttc.world import synthetic as W
 from ttc.world.tokenizer import build_tokenizer
 
 MODELS = ("d32-l2", "d80-l5")  # the policy and the largest ladder model

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from ttc.models.lm import LADDER, build_model
-from ttc.world.tokenizer import build_tokenizer
 from ttc.world.synthetic import WorldConfig, make_splits
+from ttc.world.tokenizer import build_tokenizer
 
 torch.set_num_threads(2)
 

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ttc.methods.analysis import bin_edges, bootstrap_interval, difficulty_bins, pass_at_k
 from ttc.core.config import ConfigError
+from ttc.methods.analysis import bin_edges, bootstrap_interval, difficulty_bins, pass_at_k
 
 
 @given(st.integers(1, 40).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n))))

@@ -13,8 +13,8 @@ from ttc.core import executors
 from ttc.core.compute import Ledger
 from ttc.core.config import ConfigError
 from ttc.core.executors import ExecutorConfig
-from ttc.pipelines.pool import PoolConfig, sample_pool
 from ttc.core.executors import build_in_chunks, chunk_seed
+from ttc.pipelines.pool import PoolConfig, sample_pool
 
 RAY = ExecutorConfig(executor="ray")
 

@@ -6,8 +6,8 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from ttc.models.hub_models import device_and_dtype, load_causal_lm
-from ttc.world.math500 import MissingResource
 from ttc.models.sampling import Sampler
+from ttc.world.math500 import MissingResource
 from ttc.world.tokenizer import build_tokenizer
 from conftest import offline_error
 

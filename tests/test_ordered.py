@@ -9,8 +9,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from ttc.core import kernels
-from ttc.models.lm import LADDER, build_model
 from ttc.core.ordered import OrderedLinear, attend, linear, mm
+from ttc.models.lm import LADDER, build_model
 
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="the C++ kernels cannot be built here")
 

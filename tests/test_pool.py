@@ -1,10 +1,10 @@
 import pytest
 
-from ttc.world import synthetic as W
-from ttc.core.config import ConfigError
-from ttc.pipelines.pool import PoolConfig, problem_stats, sample_pool
 from ttc.core.compute import Ledger
+from ttc.core.config import ConfigError
 from ttc.core.executors import build_in_chunks
+from ttc.pipelines.pool import PoolConfig, problem_stats, sample_pool
+from ttc.world import synthetic as W
 
 
 def test_pool_is_one_row_per_sample_and_graded(tiny_model, tokenizer, splits, tmp_path):

@@ -5,9 +5,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ttc.models import pretrain as P
 from ttc.core.config import ConfigError
 from ttc.core.store import artifact_status
+from ttc.models import pretrain as P
 
 
 def small_config(**kw):

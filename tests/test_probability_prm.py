@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ttc.world import synthetic as W
 from ttc.core.config import ConfigError
 from ttc.models.lm import LADDER, build_model
 from ttc.verifiers.probability_prm import ProbabilityPRM, ProbabilityPRMConfig, bce, fit_logistic, train_head
 from ttc.verifiers.reference import LINE_FEATURES, LOGP_FLOOR, LikelihoodVerifier
+from ttc.world import synthetic as W
 from ttc.world.tokenizer import build_tokenizer
 
 

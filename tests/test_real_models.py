@@ -13,11 +13,11 @@ from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCaus
                           Qwen2Config, Qwen2ForTokenClassification)
 
 from ttc.core.config import ConfigError
-from ttc.models.hub_models import load_causal_lm
-from ttc.world.math500 import MissingResource, equivalent, last_boxed, load_problems
-from ttc.verifiers.prm_adapters import ClassificationPRM, PRMConfig, StepTagPRM, load_prm
-from ttc.models.sampling import Sampler, StepStops
 from ttc.methods.search import SearchConfig, run_search
+from ttc.models.hub_models import load_causal_lm
+from ttc.models.sampling import Sampler, StepStops
+from ttc.verifiers.prm_adapters import ClassificationPRM, PRMConfig, StepTagPRM, load_prm
+from ttc.world.math500 import MissingResource, equivalent, last_boxed, load_problems
 from ttc.world.protocol import MathWorld
 from conftest import run_notebook
 

@@ -5,14 +5,14 @@ import pandas as pd
 import pytest
 import torch
 
-from ttc.world import text as T
-from ttc.world import synthetic as W
-from ttc.methods.analysis import cell_auc
 from ttc.core.config import ConfigError
+from ttc.methods.analysis import cell_auc
 from ttc.models.lm import LADDER, build_model
-from ttc.verifiers.reference import LikelihoodVerifier, TruthChecker
-from ttc.world.tokenizer import build_tokenizer
 from ttc.pipelines.verifier_study import adopt, majority_wrong_problems, verifier_report
+from ttc.verifiers.reference import LikelihoodVerifier, TruthChecker
+from ttc.world import synthetic as W
+from ttc.world import text as T
+from ttc.world.tokenizer import build_tokenizer
 
 
 @pytest.fixture(scope="module")

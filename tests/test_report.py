@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from ttc.report import findings as report
 from ttc.core.config import ROOT
+from ttc.report import findings as report
 
 
 def test_the_readme_results_are_the_committed_summaries_rendered():

@@ -8,12 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rapidfuzz.distance import Levenshtein
 
-from ttc.world import text as T
-from ttc.world import synthetic as W
 from ttc.core.config import ConfigError
 from ttc.methods.revisions import (CONTEXT_ATTEMPTS, flat_majority, hierarchical_weighted, revised_away, revision_prompt,
                            sample_chains, sft_examples, split, splits_of, staircase, trajectories)
 from ttc.models.sampling import Completion
+from ttc.world import synthetic as W
+from ttc.world import text as T
 
 attempt = st.text(alphabet="0123456789+-*=\nA: ", min_size=1, max_size=30).map(lambda s: s.strip("\n") or "0")
 

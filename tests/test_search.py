@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ttc.world import synthetic as W
-from ttc.core.config import ConfigError
 from ttc.core.compute import Ledger
-from ttc.models.sampling import Completion
+from ttc.core.config import ConfigError
 from ttc.methods.search import SearchConfig, process_advantage, prover_value, ranks, run_search
+from ttc.models.sampling import Completion
+from ttc.world import synthetic as W
 from ttc.world.text import solution_lines
 
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from ttc.pipelines.search_vs_verifier import BEAM, BEST_OF_N, beam_minus_best_of_n, verifier_order, with_quality
-from ttc.pipelines.study import SearchSweepConfig
 from ttc.pipelines.search_vs_verifier import axis_configs
+from ttc.pipelines.study import SearchSweepConfig
 
 
 def results(verifier, budget, beam, best_of_n):

@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from ttc.pipelines import seed_study as S
 from ttc.core.config import ConfigError
+from ttc.pipelines import seed_study as S
 from ttc.pipelines.study import Study, profile_params
 
 

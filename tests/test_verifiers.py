@@ -1,13 +1,13 @@
 import pytest
 import torch
 
-from ttc.world import synthetic as W
+from ttc.core.compute import Ledger
 from ttc.core.config import ConfigError
 from ttc.models.lm import save_model
-from ttc.core.compute import Ledger
 from ttc.models.sampling import Completion
-from ttc.world.text import render, solution_lines
 from ttc.verifiers.trained import LabelConfig, Verifier, VerifierConfig, _label_chunk, train_verifier, training_examples
+from ttc.world import synthetic as W
+from ttc.world.text import render, solution_lines
 
 
 class ScriptedPolicy:

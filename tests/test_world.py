@@ -1,9 +1,9 @@
 import random
 
 import pytest
-from ttc.world import text as T
-from ttc.world import synthetic as W
 from ttc.core.config import ConfigError
+from ttc.world import synthetic as W
+from ttc.world import text as T
 
 
 def test_canonical_solutions_grade_and_check(splits):

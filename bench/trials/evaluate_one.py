@@ -2,11 +2,11 @@
 import sys; sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 import ttc  # noqa: F401  (first: it pins the instruction set of torch and numpy)
 import numpy as np
-from ttc.world import synthetic as W
 from ttc.models.lm import load_model
 from ttc.models.sampling import Sampler
 from ttc.pipelines.ladder_study import read_splits
 from ttc.pipelines.study import Study, profile_params
+from ttc.world import synthetic as W
 st = Study.from_params(profile_params("full"))
 test = read_splits(st.data, st.config.world)["test"]
 m, tok, meta = load_model(sys.argv[1])

@@ -19,8 +19,8 @@ for the session that adopts or drops the labelled world.
 import dataclasses, string, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from ttc.world import synthetic as W
 from ttc.pipelines.study import Study, profile_params
+from ttc.world import synthetic as W
 from ttc.world.tokenizer import build_tokenizer
 from trial import run_trial
 

@@ -3,11 +3,11 @@ import dataclasses, json, math, sys, time, argparse, random
 import ttc  # noqa: F401  (first: it pins the instruction set of torch and numpy)
 import numpy as np, torch
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
-from ttc.world import synthetic as W
-from ttc.world.tokenizer import build_tokenizer
 from ttc.models.lm import LADDER, build_model
 from ttc.models.pretrain import PretrainConfig, tokenize, pack_batch, IGNORE, validation_loss, _optimizer
 from ttc.models.sampling import Sampler
+from ttc.world import synthetic as W
+from ttc.world.tokenizer import build_tokenizer
 ap = argparse.ArgumentParser()
 ap.add_argument("--size", default="d64-l4"); ap.add_argument("--seed", type=int, default=0)
 ap.add_argument("--tokens", type=float, default=1.5e6); ap.add_argument("--lr", type=float, default=3e-3)

@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from ttc.pipelines.ladder_study import pretrain_on_world  # noqa: E402
-from ttc.models.lm import load_model  # noqa: E402
-from ttc.verifiers.probability_prm import ProbabilityPRM, train_head  # noqa: E402
-from ttc.verifiers.reference import LikelihoodVerifier  # noqa: E402
 from ttc.core.store import read_table  # noqa: E402
+from ttc.models.lm import load_model  # noqa: E402
+from ttc.pipelines.ladder_study import pretrain_on_world  # noqa: E402
 from ttc.pipelines.study import Study, profile_params  # noqa: E402
 from ttc.pipelines.verifier_study import reference_subset, verifier_report  # noqa: E402
+from ttc.verifiers.probability_prm import ProbabilityPRM, train_head  # noqa: E402
+from ttc.verifiers.reference import LikelihoodVerifier  # noqa: E402
 from ttc.verifiers.trained import score_pool  # noqa: E402
 
 tokens = int(float(sys.argv[1]))

@@ -7,10 +7,10 @@ import dataclasses, re, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import yaml
-from ttc.world import synthetic as W
-from ttc.pipelines.study import Study, profile_params
-from ttc.world.tokenizer import build_tokenizer
 from ttc.models.lm import LADDER, ModelSize
+from ttc.pipelines.study import Study, profile_params
+from ttc.world import synthetic as W
+from ttc.world.tokenizer import build_tokenizer
 from trial import run_trial
 
 name, seed = sys.argv[1], int(sys.argv[2])

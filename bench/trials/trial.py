@@ -7,8 +7,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from ttc.models.evaluate import evaluate  # noqa: E402
-from ttc.pipelines.ladder_study import pass1_spread, pretrain_on_world  # noqa: E402
 from ttc.models.lm import load_model  # noqa: E402
+from ttc.pipelines.ladder_study import pass1_spread, pretrain_on_world  # noqa: E402
 
 
 def run_trial(name: str, seed: int, tokenizer, splits: dict, world, pretrain_config, eval_config, out: Path,

@@ -3,13 +3,13 @@ import dataclasses, json, sys, time
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[2]))
 import ttc  # noqa: F401  (first: it pins the instruction set of torch and numpy)
 import numpy as np
-from ttc.world import synthetic as W
-from ttc.pipelines.study import Study, profile_params
-from ttc.models.pretrain import pretrain
-from ttc.world.tokenizer import build_tokenizer
 from ttc.models.evaluate import evaluate
 from ttc.models.lm import load_model
+from ttc.models.pretrain import pretrain
 from ttc.pipelines.ladder_study import pass1_spread
+from ttc.pipelines.study import Study, profile_params
+from ttc.world import synthetic as W
+from ttc.world.tokenizer import build_tokenizer
 name, modulus, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 tokens = int(float(sys.argv[4])) if len(sys.argv) > 4 else None
 # the levels the modulus trials ran with (1-16 steps); `current` as the 5th argument: the profile's own

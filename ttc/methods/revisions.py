@@ -37,16 +37,16 @@ import pandas as pd
 from rapidfuzz.distance import Levenshtein
 from transformers import AutoTokenizer
 
-from ttc.world import text as T
-from ttc.world import synthetic as W
 from ttc.core.compute import processing_flops
 from ttc.core.config import ConfigError, check_fields, check_range
+from ttc.core.executors import build_in_chunks, chunk_seed
 from ttc.core.executors import ledgers_of
-from ttc.models.finetune import Example, FinetuneConfig, load_base, token_loss, train_and_save, value_loss
 from ttc.core.ordered import ordered
+from ttc.models.finetune import Example, FinetuneConfig, load_base, token_loss, train_and_save, value_loss
 from ttc.verifiers.selection import majority, weighted
 from ttc.verifiers.spec import REVISION_ORM as REVISION_ORM_NAME
-from ttc.core.executors import build_in_chunks, chunk_seed
+from ttc.world import synthetic as W
+from ttc.world import text as T
 
 MAX_INCORRECT = 4
 """The most incorrect attempts before the target in a trajectory (the paper's 0-4)."""

@@ -26,16 +26,16 @@ from typing import Callable, Literal
 import numpy as np
 import pandas as pd
 
-from ttc.world import synthetic as W
-from ttc.core.config import ConfigError, check_fields, check_range
 from ttc.core.compute import Ledger, processing_flops
+from ttc.core.config import ConfigError, check_fields, check_range
+from ttc.core.executors import build_in_chunks, chunk_seed
 from ttc.core.executors import ledgers_of
 from ttc.models.sampling import Sampler
-from ttc.verifiers.selection import select
-from ttc.core.executors import build_in_chunks, chunk_seed
-from ttc.world.text import solution_lines
 from ttc.verifiers.scorer import Scorer
+from ttc.verifiers.selection import select
+from ttc.world import synthetic as W
 from ttc.world.protocol import SYNTHETIC, World
+from ttc.world.text import solution_lines
 
 
 PAV_ALPHA = 1.0

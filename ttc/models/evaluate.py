@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ttc.world import synthetic as W
-from ttc.core.config import check_fields, check_range
 from ttc.core.compute import Ledger
+from ttc.core.config import check_fields, check_range
 from ttc.models.sampling import Sampler
+from ttc.world import synthetic as W
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForCausalLM, LlamaForTokenClassification
 
-from ttc.core.ordered import ordered
 from ttc.core.config import ConfigError, check_fields, check_range
+from ttc.core.ordered import ordered
 from ttc.core.store import check_artifact, plain, reusable, write_dir
 
 RECORD = "training.json"

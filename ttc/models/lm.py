@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from ttc.core.ordered import ordered
 from ttc.core.config import ConfigError, as_tuple, check_fields
+from ttc.core.ordered import ordered
 from ttc.core.store import check_artifact, write_dir
 
 MIN_SPAN = 14.0

@@ -32,12 +32,12 @@ from safetensors.torch import load_file, load_model as load_weights, save_file, 
 from tqdm.auto import tqdm
 
 from ttc.core import determinism
-from ttc.world import text as T
-from ttc.world import synthetic as W
 from ttc.core.compute import pretraining_flops
 from ttc.core.config import ConfigError, check_fields, check_range
-from ttc.models.lm import LADDER, MAX_POSITIONS, build_model, count_parameters, read_meta, save_model
 from ttc.core.store import partial_dir, plain, reusable, write_dir
+from ttc.models.lm import LADDER, MAX_POSITIONS, build_model, count_parameters, read_meta, save_model
+from ttc.world import synthetic as W
+from ttc.world import text as T
 
 IGNORE = -100  # transformers' label for "no loss here"
 VAL_ROWS = 32  # rows of validation documents per loss point (~8k tokens): fewer made the curves too noisy to judge flatness

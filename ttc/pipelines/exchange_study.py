@@ -22,13 +22,13 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from ttc.world import synthetic as W
-from ttc.methods.analysis import budgets_up_to, stratified_subset
 from ttc.core.compute import processing_flops
 from ttc.core.config import ConfigError
+from ttc.core.store import reusable
+from ttc.methods.analysis import budgets_up_to, stratified_subset
 from ttc.methods.exchange import (cost_to_reach, exchange_rate, inference_multiplier, match_budget, matched_flops,
                           pooled_slope)
-from ttc.core.store import reusable
+from ttc.world import synthetic as W
 
 OPTIMAL = "compute-optimal (oracle bins)"
 STRATEGIES = ("search", "revisions", "search + revisions")

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ttc.world import synthetic as W
+from ttc.core.compute import Ledger
+from ttc.core.store import cached_table, check_artifact, reusable, run_id, write_dir
 from ttc.models.evaluate import EvalConfig, evaluate
 from ttc.models.lm import Ladder, load_model, model_record, read_meta
 from ttc.models.pretrain import STILL_LEARNING, PretrainConfig, pretrain
-from ttc.core.compute import Ledger
-from ttc.core.store import cached_table, check_artifact, reusable, run_id, write_dir
+from ttc.world import synthetic as W
 
 
 SPLITS = ("train", "val", "test")

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ttc.world import synthetic as W
-from ttc.core.config import check_fields, check_range
 from ttc.core.compute import Ledger
+from ttc.core.config import check_fields, check_range
+from ttc.core.executors import build_in_chunks, chunk_seed
 from ttc.core.executors import ledgers_of
 from ttc.models.sampling import Sampler
-from ttc.core.executors import build_in_chunks, chunk_seed
+from ttc.world import synthetic as W
 from ttc.world.protocol import SYNTHETIC, World
 
 

@@ -23,8 +23,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ttc.core.config import ConfigError, check_fields, check_range
-from ttc.pipelines.ladder_study import evaluate_model, pass1_spread, pretrain_on_world
 from ttc.models.lm import read_meta
+from ttc.pipelines.ladder_study import evaluate_model, pass1_spread, pretrain_on_world
 
 MAX_GREEDY_RANGE = 0.06
 """The bar: the policy's greedy accuracy may move by at most 6 points between training seeds."""

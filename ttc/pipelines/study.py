@@ -21,20 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ttc.world import synthetic as W
 from ttc.core.config import ConfigError, as_tuple, check_fields, check_profile, check_range
-from ttc.models.evaluate import EvalConfig
-from ttc.methods.exchange import ExchangeConfig
 from ttc.core.executors import ExecutorConfig, configure
+from ttc.methods.exchange import ExchangeConfig
+from ttc.methods.revisions import RevisionConfig
+from ttc.models.evaluate import EvalConfig
+from ttc.models.lm import LADDER, Ladder, load_model, model_record
+from ttc.models.pretrain import PretrainConfig
 from ttc.pipelines.given_models import ModelsConfig, check_notebook
 from ttc.pipelines.parameters import PARAMETERS, Given, notebook_parameters, profile_params, unknown
-from ttc.models.lm import LADDER, Ladder, load_model, model_record
 from ttc.pipelines.pool import PoolConfig, pool_settings
-from ttc.models.pretrain import PretrainConfig
-from ttc.verifiers.probability_prm import ProbabilityPRMConfig
-from ttc.methods.revisions import RevisionConfig
 from ttc.pipelines.seed_study import SeedStudyConfig
+from ttc.verifiers.probability_prm import ProbabilityPRMConfig
 from ttc.verifiers.trained import LabelConfig, VerifierConfig, verifier_settings
+from ttc.world import synthetic as W
 
 
 AXIS_WIDTH = 4

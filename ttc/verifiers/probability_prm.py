@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ttc.world import synthetic as W
 from ttc.core.compute import Ledger
 from ttc.core.config import check_fields, check_range
 from ttc.core.ordered import rowdot, total
-from ttc.verifiers.reference import LINE_FEATURES, LikelihoodVerifier
 from ttc.core.store import check_artifact, plain, reusable, write_dir
+from ttc.verifiers.reference import LINE_FEATURES, LikelihoodVerifier
+from ttc.world import synthetic as W
 from ttc.world.text import solution_lines
 
 HEAD = "head.json"

@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ttc.world import text as T
-from ttc.world import synthetic as W
 from ttc.core.compute import Ledger
 from ttc.core.config import ConfigError
 from ttc.models.lm import count_parameters, load_model
 from ttc.verifiers.spec import VerifierSpec
 from ttc.verifiers.trained import score_in_batches
+from ttc.world import synthetic as W
+from ttc.world import text as T
 
 
 class LikelihoodVerifier:

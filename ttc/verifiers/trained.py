@@ -28,19 +28,19 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer, LlamaForTokenClassification
 
-from ttc.world import synthetic as W
-from ttc.core.config import check_fields, check_range
-from ttc.core.ordered import ordered
 from ttc.core.compute import Ledger, processing_flops
+from ttc.core.config import check_fields, check_range
+from ttc.core.executors import build_in_chunks, chunk_seed
 from ttc.core.executors import ledgers_of
+from ttc.core.ordered import ordered
+from ttc.core.store import check_artifact, plain
 from ttc.models.finetune import Example, FinetuneConfig, load_base, pad_batch, train_and_save, value_loss
 from ttc.models.lm import count_parameters, model_record
 from ttc.models.sampling import Sampler
-from ttc.core.executors import build_in_chunks, chunk_seed
-from ttc.core.store import check_artifact, plain
+from ttc.world import synthetic as W
+from ttc.world.protocol import SYNTHETIC, World
 from ttc.world.text import render, solution_lines
 from ttc.world.tokenizer import newline_id
-from ttc.world.protocol import SYNTHETIC, World
 
 # --------------------------------------------------------------------------
 # Monte Carlo step labels

@@ -16,8 +16,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from ttc.world import math500 as M
-from ttc.world import text as T
 from ttc.world import synthetic as W
+from ttc.world import text as T
 
 
 class World(Protocol):

@@ -33,8 +33,8 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from ttc.world import text as T
 from ttc.core.config import ConfigError, as_tuple, check_fields, check_range
+from ttc.world import text as T
 
 LEVELS = (1, 2, 3, 4, 5)
 
