@@ -205,6 +205,30 @@ def test_notebook_07_pretraining_vs_test_time(study):
     assert (results / "07_pool_d48-l3.parquet").stat().st_mtime_ns == stamp  # the pools are read back, not redrawn
 
 
+def test_every_tiny_figure_draws_every_panel_and_the_series_its_tables_hold(study):
+    # what each panel draws is written into the PNG (ttc.report.plots.panels), so the figures are read here
+    # without the code that drew them
+    from ttc.core.store import figure_metadata
+    from ttc.pipelines.verifier_study import AGGREGATION_PANEL, VERIFIER_PANEL
+
+    figures = {p.stem: figure_metadata(p) for p in sorted((study / "figures" / "tiny").glob("*.png"))}
+    assert len(figures) == 14
+    drawn = ("lines", "collections", "patches", "images", "tables")
+    for name, (settings, panels) in figures.items():
+        assert settings["profile"] == "tiny" and panels, name
+        empty = [p["title"] for p in panels if not any(p[k] for k in drawn)]
+        assert not empty, f"{name}: empty panels {empty}"
+    # Fig. 13-14: one curve per rule of each panel
+    assert [p["lines"] for p in figures["03_best_of_n"][1]] == [len(AGGREGATION_PANEL), len(VERIFIER_PANEL)]
+    # notebook 04: every method against N and FLOPs, then one panel per oracle bin with the three compared
+    results = pd.read_parquet(study / "data" / "tiny" / "results" / "04_search_results.parquet")
+    search = figures["04_verifier_search"][1]
+    assert [p["lines"] for p in search[:2]] == [results.method.nunique()] * 2
+    assert [p["lines"] for p in search[2:]] == [3] * results.bin.nunique()
+    # notebook 07: a panel per strategy and matching, a bar per (R, bin)
+    assert len(figures["07_flops_matched"][1]) == 6
+
+
 def test_the_tiny_study_is_bit_for_bit_the_golden_record(study):
     # tests/golden/tiny.json: every table's content and every model's weights, by SHA-256, as `make golden`
     # wrote them, perhaps on another processor and at another thread count (the record says which)

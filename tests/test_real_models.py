@@ -248,7 +248,9 @@ def test_a_notebook_that_cannot_run_on_given_models_says_why_and_stops_before_an
     out = run_notebook(notebook, tmp_path / "out.ipynb", **given_model_params(tmp_path, math_file))
     ran = [c for c in out.cells if c.cell_type == "code" and c.get("execution_count")]
     printed = "".join(o.get("text", "") for o in ran[-1].outputs if o.get("name") == "stdout")
-    assert printed.startswith(f"Skipped: notebook {notebook[:2]} does not run with world='math500'")
+    # what it was given over its profile, then why it stops
+    assert printed.startswith("profile math500; given: ")
+    assert printed.splitlines()[-1].startswith(f"Skipped: notebook {notebook[:2]} does not run with world='math500'")
     assert "study.check_models" in ran[-1].source and not (tmp_path / "data").exists()  # nothing was made
 
 

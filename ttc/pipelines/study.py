@@ -29,7 +29,8 @@ from ttc.models.evaluate import EvalConfig
 from ttc.models.lm import LADDER, Ladder, load_model, model_record
 from ttc.models.pretrain import PretrainConfig
 from ttc.pipelines.given_models import ModelsConfig, check_notebook
-from ttc.pipelines.parameters import PARAMETERS, Given, notebook_parameters, profile_params, unknown
+# profile_params is imported from here too (bench, tests)
+from ttc.pipelines.parameters import PARAMETERS, Given, notebook_parameters, profile_params, unknown  # noqa: F401
 from ttc.pipelines.pool import PoolConfig, pool_settings
 from ttc.pipelines.seed_study import SeedStudyConfig
 from ttc.verifiers.probability_prm import ProbabilityPRMConfig
@@ -608,10 +609,10 @@ class Study:
         """The verifiers notebook 06 scores the chains with: the ORM of revision outputs, the figures' selector,
         notebook 04's search verifier, the paper's PRM and ORM, and the ceiling (the perfect checker)."""
         from ttc.methods.revisions import REVISION_ORM
-        from ttc.pipelines.verifier_study import PERFECT_CHECKER, VERIFIERS
+        from ttc.verifiers.spec import PERFECT_CHECKER, TRAINED
 
         return list(dict.fromkeys([REVISION_ORM, self.revision_verifier(table), self.search_verifier(table),
-                                   *VERIFIERS.values(), PERFECT_CHECKER]))
+                                   *TRAINED.values(), PERFECT_CHECKER]))
 
     def revision_scores_settings(self, name: str, made_with: dict) -> dict:
         """What one selector's scores of the chains are made of (`made_with`: notebook 03's scores' settings)."""

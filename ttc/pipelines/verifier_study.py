@@ -17,7 +17,7 @@ from ttc.core.compute import Ledger
 from ttc.methods.analysis import (accuracy_vs_n, answers_of, auc, bootstrap_interval, calibration, cell_auc,
                                   difficulty_bins, stratified_subset, within_problem_auc)
 from ttc.verifiers.selection import majority
-from ttc.verifiers.spec import PERFECT_CHECKER, PRM_LM, PROBABILITY_PRM, TRAINED
+from ttc.verifiers.spec import PRM_LM, PROBABILITY_PRM, TRAINED
 from ttc.verifiers.trained import sample_scores
 
 BEST_OF_N_METHODS = {  # name: (selection rule, score column)

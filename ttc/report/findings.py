@@ -22,8 +22,8 @@ import pandas as pd
 
 from ttc.core.config import ROOT
 from ttc.core.store import figures_dir, plain, write_json
-from ttc.pipelines.verifier_study import PERFECT_CHECKER, VERIFIERS, gain_column
-from ttc.verifiers.spec import VerifierSpec
+from ttc.pipelines.verifier_study import VERIFIERS, gain_column
+from ttc.verifiers.spec import PERFECT_CHECKER, VerifierSpec
 
 NOTEBOOKS = ("01", "seed_study", "02", "03", "04", "05", "06", "07")  # in the README's order
 README_START, README_END = "<!-- results: rendered by `python -m ttc.report.findings readme` -->", "<!-- results end -->"

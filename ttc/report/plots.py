@@ -36,8 +36,8 @@ import pandas as pd
 import seaborn as sns
 
 from ttc.core.store import figures_dir, save_figure
-from ttc.pipelines.verifier_study import PERFECT_CHECKER, gain_column
-from ttc.verifiers.spec import VerifierSpec
+from ttc.pipelines.verifier_study import gain_column
+from ttc.verifiers.spec import PERFECT_CHECKER, VerifierSpec
 
 LEVEL_PALETTE = "rocket_r"
 
