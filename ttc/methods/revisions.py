@@ -44,7 +44,7 @@ from ttc.core.executors import ledgers_of
 from ttc.core.ordered import ordered
 from ttc.models.finetune import Example, FinetuneConfig, load_base, token_loss, train_and_save, value_loss
 from ttc.verifiers.selection import majority, weighted
-from ttc.verifiers.spec import REVISION_ORM as REVISION_ORM_NAME
+from ttc.verifiers.spec import REVISION_ORM  # noqa: F401 (its selector name; importers read it here too)
 from ttc.world import synthetic as W
 from ttc.world import text as T
 
@@ -324,9 +324,6 @@ def train_revision_model(items: list[Trajectory], problems: dict[str, W.Problem]
 
 # --------------------------------------------------------------------------
 # The ORM of revision outputs: the revision model's attempts, graded, with the revision history in context
-
-REVISION_ORM = REVISION_ORM_NAME  # the ORM trained on the revision model's own outputs, history in context
-
 
 def orm_examples(attempts: pd.DataFrame, problems: dict[str, W.Problem], tokenizer, max_positions: int) -> list[Example]:
     """`ttc.models.finetune` examples for an ORM of revision outputs: each attempt after its chain's history (question

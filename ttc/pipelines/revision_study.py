@@ -212,14 +212,12 @@ def search_and_revisions(search_results: pd.DataFrame, cands: pd.DataFrame, n_sp
 # Notebook 06's assembly: each step reads and writes its artifacts through the study
 
 
-def chain_problems(study: "Study") -> list:
+def chain_problems(study: "Study", bins: pd.Series) -> list:
     """The test problems the chains run on: the first `n_revision_problems` of notebook 04's search problems."""
-    from ttc.methods.search import search_problems
+    from ttc.pipelines.search_study import problems_per_budget
 
     cfg = study.config
-    searched = search_problems(study.read_difficulty()["bin"], study.test_problems(), cfg.search.budgets,
-                               cfg.search.n_problems, cfg.search.n_problems_top, seed=cfg.seed)
-    return searched[min(cfg.search.budgets)][:cfg.revisions.n_test_problems]
+    return problems_per_budget(study, bins)[min(cfg.search.budgets)][:cfg.revisions.n_test_problems]
 
 
 @dataclass(frozen=True)

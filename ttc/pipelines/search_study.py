@@ -22,6 +22,14 @@ from ttc.pipelines.search_vs_verifier import BEAM, axis_configs, beam_minus_best
 from ttc.verifiers.trained import sample_scores, score_pool
 
 
+def problems_per_budget(study: "Study", bins: pd.Series) -> dict[int, list]:
+    """The test problems notebook 04 searches at each budget (an equal share of each oracle bin; fewer at the
+    largest); notebook 06's chains run on the first of them."""
+    cfg, search = study.config, study.config.search
+    return search_problems(bins, study.test_problems(), search.budgets, search.n_problems, search.n_problems_top,
+                           seed=cfg.seed)
+
+
 @dataclass
 class SearchRun:
     study: "Study"
@@ -47,8 +55,7 @@ class SearchRun:
         configs, skipped = search_configs(list(search.budgets), seed=cfg.seed, temperature=search.temperature,
                                           max_rounds=search.max_rounds, max_new_tokens=search.max_new_tokens)
         test, difficulty = study.test_problems(), study.read_difficulty()
-        problems_at = search_problems(difficulty["bin"], test, search.budgets, search.n_problems,
-                                      search.n_problems_top, seed=cfg.seed)
+        problems_at = problems_per_budget(study, difficulty["bin"])
         sampler, world = study.search_sampler()  # the policy's; the world: synthetic, or MATH with given models
         name, settings = study.search_verifier_settings()
         verifier = study.load_search_verifier(batch_size=search.batch_size)
