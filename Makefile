@@ -2,6 +2,8 @@
 #   make reproduce                 the whole study, full profile (figures/ are these)
 #   make reproduce PROFILE=quick   the same at small scale, in minutes (figures/quick/)
 #   make reproduce PARAMS="-p executor ray"   with the chunked builds on Ray (README: On a Ray cluster)
+#   make reproduce PROFILE=quick PARAMS="-p demo_budget 16"   a variant: beside the profile's results, never over them
+#   make variants PROFILE=quick    the variants on disk; make remove-variant PROFILE=quick VARIANT=name removes one
 #   make seed-study                the ladder at other training seeds (not part of reproduce)
 #   make test                      the test suite
 #   make test-browser              JupyterLab driven by headless Chromium (installs Debian's chromium)
@@ -26,13 +28,11 @@ PINNED := $(shell sed -n 's/^\([A-Z_]*\)=.*/\1/p' ttc/core/pinned.env)
 ifneq ($(TTC_DETERMINISTIC),0)
 export $(PINNED)
 endif
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 # Where results go: data/, or TTC_DATA_ROOT (the executed copies go there too, beside their artifacts).
 DATA := $(or $(TTC_DATA_ROOT),data)
-EXECUTED := $(patsubst notebooks/%,$(DATA)/$(PROFILE)/notebooks/%,$(NOTEBOOKS))
 PACKAGE := $(wildcard ttc/*.py ttc/*/*.py)
 
-.PHONY: help setup reproduce notebooks seed-study readme test test-browser browser-deps bench lab clean-profile verify golden
+.PHONY: help setup reproduce notebooks seed-study variants remove-variant readme test test-browser browser-deps bench lab clean-profile verify golden
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -53,28 +53,38 @@ params/%.yaml:
 	@echo "unknown profile '$*': params/$*.yaml does not exist; use one of: $(basename $(notdir $(wildcard params/*.yaml)))" >&2
 	@exit 2
 
-# Each notebook's executed copy is its target, written only when the notebook
-# ran to the end: an interrupted `make reproduce` resumes at the first
-# notebook without one, and the notebooks skip artifacts already on disk.
-$(DATA)/$(PROFILE)/notebooks/%.ipynb: notebooks/%.ipynb params/$(PROFILE).yaml $(PACKAGE) | $(STAMP)
+# Each notebook's executed copy is its target, written only when the notebook ran to the end: an interrupted
+# `make reproduce` resumes at the first notebook without one, and the notebooks skip artifacts already on disk.
+# Where each copy goes, and which it waits for, `python -m ttc.pipelines.variants rules` says: in its stage's
+# folder for these settings, the profile's own or, when PARAMS change what that notebook depends on, a variant's
+# beside it (data/PROFILE/variants/NAME/notebooks/), after the notebooks whose artifacts it reads.
+.SECONDEXPANSION:
+$(DATA)/$(PROFILE)/%.ipynb: notebooks/$$(notdir $$*).ipynb params/$(PROFILE).yaml $(PACKAGE) | $(STAMP)
 	@mkdir -p $(dir $@)
 	$(BIN)/papermill $< $(@:.ipynb=.running.ipynb) -p profile $(PROFILE) $(PARAMS) -k $(KERNEL) --cwd notebooks
 	mv $(@:.ipynb=.running.ipynb) $@
 
-# Each notebook reads what the ones before it wrote.
-$(foreach i,$(wordlist 2,$(words $(EXECUTED)),$(shell seq $(words $(EXECUTED)))),$(eval $(word $(i),$(EXECUTED)): $(word $(shell expr $(i) - 1),$(EXECUTED))))
+# make's rules for TARGET's notebooks with these PARAMS (every parameter checked first), then those notebooks.
+RUN_NOTEBOOKS = rules=$$(mktemp) && trap 'rm -f $$rules' EXIT && \
+	$(BIN)/python -m ttc.pipelines.variants rules $(PROFILE) $(1) -- $(PARAMS) > $$rules && \
+	$(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) -f $$rules notebooks PROFILE=$(PROFILE)
 
-# First, any executed notebook whose artifacts (listed beside it) were deleted or damaged since it ran
+# First, any executed notebook whose artifacts (listed beside it) were deleted, damaged or rebuilt since it ran
 # is removed, so that it runs again and rebuilds them, and so do the notebooks after it.
-reproduce: params/$(PROFILE).yaml | $(STAMP)  ## run every notebook in order (PROFILE=full|quick|tiny)
-	$(BIN)/python -m ttc.core.store check $(DATA)/$(PROFILE)/notebooks
-	@$(MAKE) --no-print-directory notebooks PROFILE=$(PROFILE)
-	@echo "done: figures in $(if $(filter full,$(PROFILE)),figures/,figures/$(PROFILE)/), tables in $(DATA)/$(PROFILE)/results/"
-
-notebooks: $(EXECUTED)
+reproduce: params/$(PROFILE).yaml | $(STAMP)  ## run every notebook in order (PROFILE=full|quick|tiny; PARAMS="-p name value" for a variant)
+	$(BIN)/python -m ttc.core.store check $(DATA)/$(PROFILE)
+	@$(call RUN_NOTEBOOKS,reproduce)
+	@$(BIN)/python -m ttc.pipelines.variants where $(PROFILE) -- $(PARAMS)
 
 # Outside reproduce's chain (its name has no number): the policy and the next size at several training seeds.
-seed-study: $(DATA)/$(PROFILE)/notebooks/seed_study.ipynb  ## the seed study (PROFILE=...): ~1 h at the full profile
+seed-study: params/$(PROFILE).yaml | $(STAMP)  ## the seed study (PROFILE=...): ~1 h at the full profile
+	@$(call RUN_NOTEBOOKS,seed_study)
+
+variants: | $(STAMP)  ## list the variants of PROFILE on disk (what differs in each, its size)
+	$(BIN)/python -m ttc.pipelines.variants list $(PROFILE)
+
+remove-variant: | $(STAMP)  ## remove one variant of PROFILE (VARIANT=name, as `make variants` lists it): its data and figures
+	$(BIN)/python -m ttc.pipelines.variants remove $(PROFILE) $(VARIANT)
 
 readme: | $(STAMP)  ## render the README's results section from the committed figures/NN_summary.json
 	$(BIN)/python -m ttc.report.findings readme

@@ -166,7 +166,7 @@ def test_notebook_07s_settings_are_checked_against_the_ladder():
     from ttc.pipelines.study import Study, profile_params
 
     def check(**overrides):
-        Study.from_params(profile_params("tiny") | overrides).check_exchange()
+        Study.from_params(profile_params("tiny") | overrides).check_models("07")
 
     check()
     with pytest.raises(ConfigError, match="exchange_larger='d16-l1' must be a ladder model larger than the policy"):

@@ -236,6 +236,32 @@ def test_the_tiny_study_is_bit_for_bit_the_golden_record(study):
     assert not differences, golden.report("tiny", study / "data")
 
 
+def _snapshot(*folders):
+    from ttc.core.store import file_sha256
+
+    return {p: file_sha256(p) for folder in folders for p in sorted(folder.rglob("*"))
+            if p.is_file() and "variants" not in p.parts and "--" not in p.name}  # a variant's are beside
+
+
+def test_a_variant_runs_beside_the_study_and_leaves_its_tables_and_figures_byte_identical(study):
+    # the user's attempt: `-p n_splits 5` on notebook 05, then `-p seed 1` on notebook 06
+    data, figures = study / "data" / "tiny", study / "figures" / "tiny"
+    before = _snapshot(data / "results", data / "models", data / "world", data / "verifiers", figures)
+    run("05_compute_optimal_search", study / "05-variant.ipynb", n_splits=5)
+    assert _snapshot(data / "results", data / "models", data / "world", data / "verifiers", figures) == before
+    variant = data / "variants" / "n_splits-5"
+    assert (variant / "results" / "05_efficiency.parquet").exists() and not (variant / "results" / "04_search.parquet").exists()
+    assert (variant / "notebooks" / "05_compute_optimal_search.artifacts.json").exists()
+    assert (figures / "05_compute_optimal_search--n_splits-5.png").stat().st_size > 10_000
+    record = json.loads((figures / "05_summary--n_splits-5.json").read_text())
+    assert record["variant"] == {"n_splits": 5} and record["settings"]["selection"]["n_splits"] == 5
+    # a new seed is a new world and ladder: notebook 06 cannot run before notebook 01 drew them, and says how
+    with pytest.raises(pm.PapermillExecutionError,
+                       match=r"make reproduce PROFILE=tiny PARAMS=\"-y '\{seed: 1\}'\"` runs it and the notebooks before it"):
+        run("06_revisions", study / "06-seed.ipynb", seed=1)
+    assert _snapshot(data / "results", data / "models", data / "world", data / "verifiers", figures) == before
+
+
 def test_notebook_01_refuses_bad_parameters_before_any_work(study_dirs):
     with pytest.raises(pm.PapermillExecutionError, match="n_test=-5"):
         run("01_base_models", study_dirs / "bad.ipynb", n_test=-5)
@@ -276,7 +302,7 @@ def test_a_notebook_opened_before_its_inputs_exist_says_what_makes_them_in_one_m
     errors = [o for c in nbformat.read(study_dirs / "early.ipynb", as_version=4).cells
               for o in c.get("outputs", []) if o.output_type == "error"]
     assert len(errors) == 1 and errors[0].ename == "MissingArtifact"
-    assert ("run notebook 01 for this profile: `make data/tiny/notebooks/01_base_models.ipynb PROFILE=tiny`"
+    assert ("run notebook 01 for this profile: `make reproduce PROFILE=tiny` runs it and the notebooks before it"
             in errors[0].evalue)
     # what the reader sees is the message alone, not a traceback through the library
     assert errors[0].traceback == [f"MissingArtifact: {errors[0].evalue}"]

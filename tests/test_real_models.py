@@ -206,8 +206,23 @@ def test_notebooks_02_04_and_05_run_on_math_with_a_given_policy_and_prm(tmp_path
     monkeypatch.setenv("TTC_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.setenv("TTC_FIGURES_ROOT", str(tmp_path / "figures"))
     # half the problems searched, so that notebook 05's demo has held-out ones to answer
+    from ttc.pipelines.study import Study
+    from ttc.report.plots import figure_name
+
     params = given_model_params(tmp_path, math_file)
-    results, figures = tmp_path / "data" / "math500" / "results", tmp_path / "figures" / "math500"
+    # tiny's scale over the math500 profile: a variant of it, whose tables and figures the study says where to find
+    study = Study.from_params(params)
+
+    class Results:
+        def __truediv__(self, name):
+            return study.path(f"results/{name}")
+
+    class Figures:
+        def __truediv__(self, name):
+            stem, suffix = name.rsplit(".", 1)
+            return tmp_path / "figures" / "math500" / f"{figure_name(study, stem)}.{suffix}"
+
+    results, figures = Results(), Figures()
     run_notebook("02_difficulty", tmp_path / "02.ipynb", **params)
     pool = pd.read_parquet(results / "02_pool.parquet")
     problems = load_problems(math_file)

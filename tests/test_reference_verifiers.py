@@ -8,7 +8,8 @@ import torch
 from ttc.core.config import ConfigError
 from ttc.methods.analysis import cell_auc
 from ttc.models.lm import LADDER, build_model
-from ttc.pipelines.verifier_study import adopt, majority_wrong_problems, verifier_report
+from ttc.pipelines.study_verifiers import adopt
+from ttc.pipelines.verifier_study import majority_wrong_problems, verifier_report
 from ttc.verifiers.reference import LikelihoodVerifier, TruthChecker
 from ttc.world import synthetic as W
 from ttc.world import text as T

@@ -16,9 +16,11 @@ def tiny_study(tmp_path, monkeypatch, **overrides):
 def test_the_policy_and_the_next_size_at_their_seeds_the_studys_own_first(tmp_path, monkeypatch):
     study = tiny_study(tmp_path, monkeypatch, seed=3, seed_study_policy_seeds=3, seed_study_next_seeds=2)
     assert S.seed_models(study) == [("d16-l1", 3), ("d16-l1", 4), ("d16-l1", 5), ("d24-l2", 3), ("d24-l2", 4)]
-    # the study's seed is notebook 01's model; the others have folders of their own
-    assert S.model_dir(study, "d16-l1", 3) == study.data / "models" / "d16-l1"
-    assert S.model_dir(study, "d16-l1", 4) == study.data / "seed_study" / "models" / "d16-l1-seed4"
+    # the study's seed is notebook 01's model; the others have folders of their own; seed 3 is not the tiny
+    # profile's, so the ladder is a variant's, and the seed study (3 policy seeds) another beside it
+    variants = study.data / "variants"
+    assert S.model_dir(study, "d16-l1", 3) == variants / "seed-3" / "models" / "d16-l1"
+    assert S.model_dir(study, "d16-l1", 4) == variants / "seed-3+seed_study_policy_seeds-3" / "seed_study" / "models" / "d16-l1-seed4"
 
 
 def test_a_policy_at_the_top_of_the_ladder_has_no_next_size(tmp_path, monkeypatch):

@@ -96,3 +96,39 @@ def test_every_notebook_is_thin_its_assembly_in_tested_pipeline_functions():
         lines = [line for c in cells for line in "".join(c["source"]).split("\n")
                  if line.strip() and not line.strip().startswith("#")]
         assert len(lines) <= 80, f"{path.name}: {len(lines)} code lines"
+
+
+def test_no_notebook_binds_a_parameters_name_outside_its_parameters_cell():
+    # an import or assignment named like a parameter (`revision_problems`) would replace the value the user gave
+    # before `Study.from_namespace` reads it
+    import ast
+    import json
+
+    from ttc.core.config import ROOT
+    from ttc.pipelines.parameters import PARAMETERS
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code" or "parameters" in cell.get("metadata", {}).get("tags", []):
+                continue
+            tree = ast.parse("".join(cell["source"]))
+            bound = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                     for a in n.names}
+            bound |= {t.id for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.For, ast.comprehension))
+                      for target in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                      for t in ast.walk(target) if isinstance(t, ast.Name)}
+            assert not bound & set(PARAMETERS), f"{path.name} binds {sorted(bound & set(PARAMETERS))}"
+
+
+def test_papermill_reads_every_parameters_cell_without_a_warning():
+    # papermill parses the cell to match what it injects; a line with two '=' (one in its comment) it cannot
+    # parse, and says so on every run
+    import json
+
+    from ttc.core.config import ROOT
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if "parameters" in cell.get("metadata", {}).get("tags", []):
+                lines = "".join(cell["source"]).split("\n")
+                assert [line for line in lines if not line.lstrip().startswith("#") and line.count("=") > 1] == [], path.name

@@ -8,7 +8,7 @@ from ttc.pipelines.ladder_study import read_splits
 from ttc.pipelines.study import Study, profile_params
 from ttc.world import synthetic as W
 st = Study.from_params(profile_params("full"))
-test = read_splits(st.data, st.config.world)["test"]
+test = read_splits(st.path("world"), st.config.world)["test"]
 m, tok, meta = load_model(sys.argv[1])
 g = Sampler(m, tok, batch_size=256, max_new_tokens=192).sample([W.prompt(p) for p in test], n=1, temperature=0.0)
 c = [W.grade(p, x[0].text) for p, x in zip(test, g)]

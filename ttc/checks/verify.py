@@ -46,7 +46,7 @@ def retrain_policy(root: Path) -> dict[str, float]:
     policy = cfg.ladder.policy
     data = Path(root) / "full"
     tokenizer = build_tokenizer()
-    splits = load_splits(cfg.world, data)
+    splits = load_splits(cfg.world, data / "world")
     meta = pretrain_on_world(policy, tokenizer, splits, cfg.world, cfg.pretrain, data / "models" / policy)
     table = evaluate_model(data / "models" / policy, policy, splits["test"], cfg.eval, cfg.eval.n_samples_policy,
                            data / "results" / "01_eval" / f"{policy}.parquet")

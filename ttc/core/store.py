@@ -19,6 +19,10 @@ executed notebooks must run again after an artifact was deleted or damaged.
 Use: `write_table(path, table, settings)`, `read_table(path, settings)`,
 `cached_table(path, settings, build)`, `write_dir(path, fill, settings)`,
 `check_artifact(path, settings)`.
+
+A manifest also records what its artifact was built from: the content hash of every artifact the process had
+read or written before it. One whose input has changed since (a damaged input rebuilt with other bytes) is
+`OutdatedArtifact`: rebuilt where it is cached, and its notebook rerun by `make reproduce`.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from ttc.core import determinism
 from ttc.core.config import ROOT, ConfigError, check_profile
@@ -57,6 +62,10 @@ class CorruptArtifact(ArtifactError):
 
 class StaleArtifact(ArtifactError):
     pass
+
+
+class OutdatedArtifact(StaleArtifact):
+    """Made with these settings, but from an input whose content has changed since (it was rebuilt)."""
 
 
 # --------------------------------------------------------------------------
@@ -144,13 +153,48 @@ def _write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _manifest_bytes(files: dict, settings: Any) -> bytes:
-    record = {"settings": plain(settings), "files": files, "numerics": determinism.numerics()}
-    return json.dumps(record, indent=1, sort_keys=True).encode()
-
-
-# Everything read or written in this process, for the run record of a notebook.
+# Everything read or written in this process, for the run record of a notebook and the inputs of what it writes.
 _touched: dict[str, str] = {}
+
+
+def _digest(path: Path) -> str | None:
+    """The content hash of a finished artifact: of the sizes and SHA-256s its manifest records (None without one)."""
+    try:
+        files = json.loads(manifest_path(path).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+def _name(path: Path) -> str:
+    """An artifact's path as a manifest records it: under the data root when it is there, else absolute."""
+    root = _root("TTC_DATA_ROOT", ROOT / "data").resolve()
+    path = Path(path).resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _from_name(name: str) -> Path:
+    return Path(name) if Path(name).is_absolute() else _root("TTC_DATA_ROOT", ROOT / "data") / name
+
+
+def _inputs(path: Path) -> dict[str, str]:
+    """What an artifact written now was built from: the content hash of every finished artifact this process
+    read or wrote before it (a superset of its true inputs), the pieces of chunked builds left out."""
+    own = Path(path).resolve()
+    out = {}
+    for key in _touched:
+        p = Path(key)
+        if p == own or own in p.parents or ".partial" in key:
+            continue
+        digest = _digest(p)
+        if digest is not None:
+            out[_name(p)] = digest
+    return out
+
+
+def _manifest_bytes(files: dict, settings: Any, inputs: dict[str, str]) -> bytes:
+    record = {"settings": plain(settings), "files": files, "numerics": determinism.numerics(), "inputs": inputs}
+    return json.dumps(record, indent=1, sort_keys=True).encode()
 
 
 def _remember(path: Path, role: str) -> None:
@@ -171,7 +215,7 @@ def write_file(path: Path, write: Callable[[Path], None], settings: Any = None, 
     manifest_path(path).unlink(missing_ok=True)
     os.replace(tmp, path)
     if manifest:
-        _write_bytes(manifest_path(path), _manifest_bytes(_files(path), settings))
+        _write_bytes(manifest_path(path), _manifest_bytes(_files(path), settings, _inputs(path)))
         _remember(path, "wrote")
     return path
 
@@ -184,7 +228,7 @@ def write_dir(path: Path, fill: Callable[[Path], None], settings: Any = None) ->
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     fill(tmp)
-    (tmp / "artifact.json").write_bytes(_manifest_bytes(_files(tmp), settings))
+    (tmp / "artifact.json").write_bytes(_manifest_bytes(_files(tmp), settings, _inputs(path)))
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)
     _remember(path, "wrote")
@@ -192,19 +236,26 @@ def write_dir(path: Path, fill: Callable[[Path], None], settings: Any = None) ->
 
 
 def _make_hint(path: Path, made_by: str) -> str:
-    """The make target that runs notebook `made_by` ("notebook 01") for the profile `path` belongs to, when
-    both can be read off (a path under the data root, a numbered notebook), else nothing."""
+    """The make command that runs the notebooks up to `made_by` ("notebook 01") for the profile, or the variant,
+    that `path` belongs to, when both can be read off (a path under the data root, a numbered notebook)."""
     import re
 
-    number = re.fullmatch(r"notebook (\d\d)", made_by)
     try:
-        profile = Path(path).resolve().relative_to(_root("TTC_DATA_ROOT", ROOT / "data").resolve()).parts[0]
-    except (ValueError, IndexError):
+        parts = Path(path).resolve().relative_to(_root("TTC_DATA_ROOT", ROOT / "data").resolve()).parts
+    except ValueError:
         return ""
-    notebooks = sorted((ROOT / "notebooks").glob(f"{number.group(1)}_*.ipynb")) if number else []
-    if not notebooks:
+    if not re.fullmatch(r"notebook \d\d", made_by) or not parts:
         return ""
-    return f": `make data/{profile}/notebooks/{notebooks[0].name} PROFILE={profile}`, which runs the notebooks before it too"
+    params = ""
+    if len(parts) > 2 and parts[1] == "variants":  # a variant's: the parameters that make it, as papermill takes them
+        record = _root("TTC_DATA_ROOT", ROOT / "data") / parts[0] / "variants" / parts[2] / "variant.json"
+        try:
+            differs = json.loads(record.read_text())["differs"]
+            flow = yaml.safe_dump(differs, default_flow_style=True, width=10**6).strip()
+            params = f" PARAMS=\"-y '{flow}'\""
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""
+    return f": `make reproduce PROFILE={parts[0]}{params}` runs it and the notebooks before it"
 
 
 def check_artifact(path: Path, settings: Any = ANY, what: str = "artifact", made_by: str = "") -> dict:
@@ -235,19 +286,31 @@ def check_artifact(path: Path, settings: Any = ANY, what: str = "artifact", made
         raise StaleArtifact(f"{what} {path} was made with other settings (differing: "
                             f"{_differing(record['settings'], plain(settings))}); remove it to recompute it, or "
                             f"restore the settings it was made with")
+    if settings is not ANY:
+        changed = [name for name, digest in (record.get("inputs") or {}).items()
+                   if _digest(_from_name(name)) not in (None, digest)]
+        if changed:
+            raise OutdatedArtifact(f"{what} {path} was built from {changed[0]}, which has changed since "
+                                   f"({len(changed)} such input{'s' if len(changed) > 1 else ''}); {how} again")
     _remember(path, "read")
     return record["settings"]
 
 
 def artifact_status(path: Path) -> str:
-    """"ok", "missing" (absent or unfinished) or "corrupt", without raising."""
+    """"ok", "missing" (absent or unfinished), "corrupt" or "out of date" (an input changed since), without
+    raising."""
     try:
-        check_artifact(path)
+        record = check_artifact(path)
+        check_artifact(path, record)  # its recorded settings: only its inputs are checked besides
         return "ok"
     except CorruptArtifact:
         return "corrupt"
     except MissingArtifact:
         return "missing"
+    except OutdatedArtifact:
+        return "out of date"
+    except StaleArtifact:  # made with other numerics: not this process's to judge, as before
+        return "ok"
 
 
 def remove_artifact(path: Path) -> None:
@@ -265,7 +328,7 @@ def reusable(path: Path, settings: Any, what: str) -> bool:
     try:
         check_artifact(path, settings, what)
         return True
-    except (MissingArtifact, CorruptArtifact) as e:
+    except (MissingArtifact, CorruptArtifact, OutdatedArtifact) as e:
         if Path(path).exists():
             warnings.warn(f"rebuilding it: {e}", stacklevel=3)
             remove_artifact(path)
@@ -363,10 +426,19 @@ def write_run_record(path: Path) -> Path:
     return Path(path)
 
 
-def stale_notebooks(executed: Path) -> list[tuple[Path, str]]:
-    """Executed notebooks in `executed` whose run record lists an artifact now missing or damaged."""
+def write_variant_record(folder: Path, values: dict) -> None:
+    """`variant.json` in a variant's folder: the parameters, whole, that differ there from the profile's."""
+    path = Path(folder) / "variant.json"
+    data = json.dumps({"differs": values}, indent=1, sort_keys=True, default=_plain).encode()
+    if not path.exists() or path.read_bytes() != data:
+        _write_bytes(path, data)
+
+
+def stale_notebooks(folder: Path) -> list[tuple[Path, str]]:
+    """Executed notebooks under `folder` (a profile's data folder, its variants' included) whose run record lists
+    an artifact now missing, damaged or out of date."""
     out = []
-    for record in sorted(Path(executed).glob("*.artifacts.json")):
+    for record in sorted(Path(folder).rglob("*.artifacts.json")):
         try:
             artifacts = json.loads(record.read_text())["artifacts"]
         except (json.JSONDecodeError, KeyError):
@@ -382,7 +454,7 @@ def stale_notebooks(executed: Path) -> list[tuple[Path, str]]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] != "check":
-        print("usage: python -m ttc.core.store check data/<profile>/notebooks", file=sys.stderr)
+        print("usage: python -m ttc.core.store check data/<profile>", file=sys.stderr)
         return 2
     for record, why in stale_notebooks(Path(argv[1])):
         notebook = record.with_name(record.name.removesuffix(".artifacts.json") + ".ipynb")

@@ -224,3 +224,20 @@ class ExchangeConfig:
             raise ConfigError(f"exchange_samples={list(self.samples)} must be one count >= 1 per ladder model")
         for name in ("n_problems", "n_targets", "n_repeats", "n_boot"):
             check_range(self, name, 1)
+
+
+def check_exchange(ex: ExchangeConfig, ladder: tuple[str, ...], policy: str, pool_samples: int, n_test: int) -> None:
+    """Notebook 07's settings against the ladder, the pool's samples per problem and the test split, before any
+    work starts (not on construction, so that a ladder changed for another notebook need not change these)."""
+    names = list(ladder)
+    if ex.larger not in names or names.index(ex.larger) <= names.index(policy):
+        raise ConfigError(f"exchange_larger={ex.larger!r} must be a ladder model larger than the policy "
+                          f"{policy!r}: one of {names[names.index(policy) + 1:]}")
+    if len(ex.samples) != len(names):
+        raise ConfigError(f"exchange_samples={list(ex.samples)} must give one sample count per ladder model "
+                          f"{names} ({len(names)} counts)")
+    if ex.samples[names.index(policy)] > pool_samples:
+        raise ConfigError(f"exchange_samples gives the policy {ex.samples[names.index(policy)]} samples, more than "
+                          f"the pool's {pool_samples} (n_pool): its samples are the pool's")
+    if ex.n_problems > n_test:
+        raise ConfigError(f"n_exchange_problems={ex.n_problems} exceeds the {n_test} test problems (n_test)")

@@ -12,7 +12,7 @@
    (`exchange_fit`); and the cheapest model for each target once pretraining is amortised at each R
    (`cheapest_by_ratio`).
 
-Use: `greedy = greedy_answers(study.read_ladder_results())`; `tables = compute_optimal_tables(study)`; `curves = ladder_curves(...)`.
+Use: `greedy = greedy_answers(study.read("ladder_results"))`; `tables = compute_optimal_tables(study)`; `curves = ladder_curves(...)`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from ttc.core.store import reusable
 from ttc.methods.analysis import budgets_up_to, stratified_subset
 from ttc.methods.exchange import (cost_to_reach, exchange_rate, inference_multiplier, match_budget, matched_flops,
                           pooled_slope)
+from ttc.models.lm import model_record
+from ttc.pipelines.study_verifiers import (load_verifier, probability_prm_dirs, revision_selector_name, search_verifier_name,
+                                           verifier_ladder)
 from ttc.world import synthetic as W
 
 OPTIMAL = "compute-optimal (oracle bins)"
@@ -84,12 +87,12 @@ def compute_optimal_tables(study) -> dict[str, pd.DataFrame]:
     from ttc.pipelines import revision_study
 
     cfg = study.config
-    difficulty, predicted = study.read_difficulty(), study.read_predicted_difficulty()
-    search = study.read_search_results()
+    difficulty, predicted = study.read("difficulty"), study.read("predicted_difficulty")
+    search = study.read("search_results")
     search["predicted_bin"] = search["problem_id"].map(predicted["predicted_bin"])
     per_search, _ = compute_optimal.compare(search, n_splits=cfg.selection.n_splits, seed=cfg.seed)
-    table, _ = study.read_verifier_ladder()
-    cands = revision_study.candidates(study.read_revision_results(), study.revision_verifier(table),
+    table, _ = verifier_ladder(study)
+    cands = revision_study.candidates(study.read("revision_results"), revision_selector_name(study, table),
                                       difficulty["bin"], predicted["predicted_bin"])
     per_revisions, _ = revision_study.compare(cands, revision_study.parallel_reference(cands),
                                               cfg.selection.n_splits, cfg.seed)
@@ -118,7 +121,7 @@ def verifier_pretraining_flops(study, name: str) -> float:
     if spec.kind in ("prm", "orm", "revision_orm"):  # a value head on the verifiers' ladder checkpoint
         return of(cfg.verifier_base)
     if spec.kind in ("probability_prm", "prm_lm"):  # its LM's record counts the policy's pretraining too: only the rest is new
-        lm = float(read_meta(study.probability_prm_dirs()[1])["flops"])
+        lm = float(read_meta(probability_prm_dirs(study)[1])["flops"])
         return lm - float(read_meta(study.model_dir(cfg.ladder.policy))["flops"]) if cfg.probability_prm.continued_tokens else 0.0
     if spec.oracle:
         return 0.0
@@ -128,7 +131,7 @@ def verifier_pretraining_flops(study, name: str) -> float:
 def strategy_verifiers(study, table: pd.DataFrame) -> tuple[dict[str, str], dict[str, float]]:
     """Per strategy (search, revisions, search + revisions), the verifier it selects with (notebook 04's and 06's,
     from notebook 03's ladder `table`; both, for the two together) and the pretraining FLOPs it adds."""
-    verifiers = {"search": study.search_verifier(table), "revisions": study.revision_verifier(table)}
+    verifiers = {"search": search_verifier_name(study, table), "revisions": revision_selector_name(study, table)}
     flops = {k: verifier_pretraining_flops(study, v) for k, v in verifiers.items()}
     both = list(dict.fromkeys(verifiers.values()))  # search and revisions together use both verifiers
     verifiers["search + revisions"] = " and ".join(both)
@@ -218,7 +221,7 @@ def exchange_problems(study) -> list[W.Problem]:
     """The common test problems of the ladder's pools: an equal share of each oracle bin (the same seeded
     order as notebook 03's reference subset, so a smaller set is a subset of a larger one)."""
     ex = study.config.exchange
-    bins = study.read_difficulty()["bin"]
+    bins = study.read("difficulty")["bin"]
     test = study.test_problems()
     return [test[i] for i in stratified_subset(bins, min(ex.n_problems, len(bins)), seed=ex.seed)]
 
@@ -233,13 +236,13 @@ def ladder_pool(study, name: str, problems: list[W.Problem], progress: bool = Tr
     n = cfg.exchange.samples[list(cfg.ladder.names).index(name)]
     ids = {p.id for p in problems}
     if name == cfg.ladder.policy:
-        pool = study.read_pool()
+        pool = study.read("pool")
         return pool[pool.problem_id.isin(ids) & (pool["sample"] < n)].reset_index(drop=True)
-    path = study.results / f"07_pool_{name}.parquet"
+    path = study.path(f"results/07_pool_{name}.parquet")
     pool_cfg = dataclasses.replace(cfg.pool, n=n, seed=cfg.exchange.seed)
     model, tokenizer, _ = load_model(study.model_dir(name))
     return sample_pool(model, tokenizer, problems, pool_cfg, path, progress=progress,
-                       policy_record=study.model_record(name))
+                       policy_record=model_record(study.model_dir(name)))
 
 
 def scored_ladder_pool(study, name: str, pool: pd.DataFrame, problems: list[W.Problem], verifier: str,
@@ -248,13 +251,13 @@ def scored_ladder_pool(study, name: str, pool: pd.DataFrame, problems: list[W.Pr
     when its scores are not on disk."""
     from ttc.verifiers.trained import sample_scores, score_pool
 
-    path = study.results / f"07_scores_{name}.parquet"
-    settings = {"pool": {"model": study.model_record(name), "samples": int(pool.groupby("problem_id").size().max()),
+    path = study.path(f"results/07_scores_{name}.parquet")
+    settings = {"pool": {"model": model_record(study.model_dir(name)), "samples": int(pool.groupby("problem_id").size().max()),
                          "problems": sorted(pool.problem_id.unique()), "pool": study.config.pool,
                          "seed": study.config.exchange.seed},
                 "verifier": verifier_settings}
     judge = None if reusable(path, settings, f"{verifier}'s scores of {name}'s pool") else \
-        study.load_verifier(verifier, batch_size=study.config.pool.batch_size)
+        load_verifier(study, verifier, batch_size=study.config.pool.batch_size)
     lines = score_pool(judge, verifier, pool, {p.id: p for p in problems}, path, settings, progress=progress)
     return sample_scores(lines, pool, "verifier")
 
@@ -290,7 +293,7 @@ def exchange_curves(study, greedy: pd.DataFrame, problems: list[W.Problem], veri
     cfg, ex = study.config, study.config.exchange
     pools = {name: scored_ladder_pool(study, name, ladder_pool(study, name, problems), problems, verifier,
                                       made_with[verifier]) for name in cfg.ladder.names}
-    verifier_parameters = study.load_verifier(verifier).n_parameters
+    verifier_parameters = load_verifier(study, verifier).n_parameters
     return ladder_curves(pools, greedy, problems, build_tokenizer(), verifier_parameters, ex.n_repeats, ex.seed)
 
 

@@ -32,10 +32,10 @@ def _read_split_files(folder: Path) -> dict[str, list[W.Problem]]:
             for name in SPLITS}
 
 
-def load_splits(config: W.WorldConfig, data_dir: Path) -> dict[str, list[W.Problem]]:
-    """The world's splits, written once to `data_dir/world/` (JSON lines) and read back after.
+def load_splits(config: W.WorldConfig, folder: Path) -> dict[str, list[W.Problem]]:
+    """The world's splits, written once to `folder` (`study.path("world")`; JSON lines) and read back after.
     A world made with other settings is refused; a damaged one is made again (it is cheap)."""
-    folder = Path(data_dir) / "world"
+    folder = Path(folder)
     settings = {"world": asdict(config)}
     if reusable(folder, settings, "the world's splits"):
         return _read_split_files(folder)
@@ -49,16 +49,15 @@ def load_splits(config: W.WorldConfig, data_dir: Path) -> dict[str, list[W.Probl
     return splits
 
 
-def read_splits(data_dir: Path, config: W.WorldConfig) -> dict[str, list[W.Problem]]:
-    """The splits notebook 01 wrote to `data_dir/world/` with the world `config`, for the notebooks after it."""
-    folder = Path(data_dir) / "world"
+def read_splits(folder: Path, config: W.WorldConfig) -> dict[str, list[W.Problem]]:
+    """The splits notebook 01 wrote to `folder` with the world `config`, for the notebooks after it."""
     check_artifact(folder, {"world": asdict(config)}, "the world's splits", made_by="notebook 01")
     return _read_split_files(folder)
 
 
-def policy_dir(data_dir: Path, name: str) -> Path:
-    """The directory of the pretrained ladder model `name`, checked to be there and whole."""
-    path = Path(data_dir) / "models" / name
+def policy_dir(models: Path, name: str) -> Path:
+    """The directory of the pretrained ladder model `name` in the folder `models`, checked to be there and whole."""
+    path = Path(models) / name
     check_artifact(path, what=f"pretrained model {name!r}", made_by="notebook 01")
     return path
 
@@ -127,14 +126,14 @@ def evaluate_model(model_dir: Path, name: str, problems: list[W.Problem], config
 
 
 def evaluate_ladder(ladder: Ladder, problems: list[W.Problem], config: EvalConfig, models_dir: Path,
-                    results_dir: Path, progress: bool = True) -> pd.DataFrame:
+                    eval_dir: Path, progress: bool = True) -> pd.DataFrame:
     """Greedy accuracy and sampled pass@1 of every size on `problems`, one row per (model, problem);
-    each model's table is cached under `results_dir/01_eval/`."""
+    each model's table is cached in `eval_dir` (`study.path("results/01_eval")`)."""
     from tqdm.auto import tqdm
 
     tables = [evaluate_model(Path(models_dir) / name, name, problems, config,
                              config.n_samples_policy if name == ladder.policy else config.n_samples_other,
-                             Path(results_dir) / "01_eval" / f"{name}.parquet")
+                             Path(eval_dir) / f"{name}.parquet")
               for name in tqdm(ladder.names, desc="evaluate ladder", disable=not progress)]
     return pd.concat(tables, ignore_index=True)
 

@@ -26,6 +26,8 @@ import pandas as pd
 from ttc.methods.analysis import within_problem_auc
 from ttc.methods.compute_optimal import compare_candidates
 from ttc.methods.revisions import chains_of, flat_majority, hierarchical_weighted, replicates, split, splits_of
+from ttc.pipelines import artifacts
+from ttc.pipelines.study_verifiers import load_verifier, revision_selectors
 
 MAJORITY = "majority vote"
 PARALLEL = "parallel best-of-N"
@@ -234,8 +236,8 @@ def revision_data(study: "Study", sampler, problems: list, by_id: dict) -> Revis
     from ttc.methods.revisions import revision_prompt, sample_answers, training_trajectories
 
     rc, tokenizer = study.config.revisions, sampler.tokenizer
-    answers = sample_answers(sampler, problems, rc, study.results / "06_revision_data.parquet",
-                             study.revision_data_settings())
+    answers = sample_answers(sampler, problems, rc, study.path("results/06_revision_data.parquet"),
+                             artifacts.revision_data(study))
     items = training_trajectories(answers, rc)
     lengths = pd.Series([len(tokenizer(revision_prompt(by_id[t.problem_id], t.context) + t.target)["input_ids"]) + 1
                          for t in items])
@@ -254,9 +256,9 @@ def train_reviser(study: "Study", items: list, by_id: dict, policy, tokenizer) -
     from ttc.methods.revisions import context_losses, load_revision_model, train_revision_model
 
     cfg, rc = study.config, study.config.revisions
-    record = train_revision_model(items, by_id, study.model_dir(cfg.ladder.policy), rc, study.revision_dir("model"),
-                                  study.revision_model_settings())
-    reviser, _ = load_revision_model(study.revision_dir("model"))
+    record = train_revision_model(items, by_id, study.model_dir(cfg.ladder.policy), rc, study.path("revisions/model"),
+                                  artifacts.revision_model(study))
+    reviser, _ = load_revision_model(study.path("revisions/model"))
     held = set(record["val_problems"])
     # the policy as loaded: its rotary positions extend to the trajectories' length without a change of weights
     losses = context_losses({"policy": policy, "revision model": reviser}, [t for t in items if t.problem_id in held],
@@ -270,12 +272,12 @@ def revision_orm(study: "Study", revision_sampler, problems: list, by_id: dict) 
     from ttc.methods.revisions import build_chains, train_revision_orm
 
     cfg, rc = study.config, study.config.revisions
-    settings = study.revision_orm_settings()
+    settings = artifacts.revision_orm(study)
     chains = build_chains(revision_sampler, problems, [rc.orm_length] * rc.orm_chains, rc.chain_temperature,
-                          rc.seed + 1, study.results / "06_orm_chains.parquet", settings,
+                          rc.seed + 1, study.path("results/06_orm_chains.parquet"), settings,
                           rc.chain_problems_per_chunk, rc.max_new_tokens, what="chains for the revision ORM")
     record = train_revision_orm(chains, by_id, study.model_dir(cfg.verifier_base), cfg.verifiers["orm"],
-                                rc.max_positions, study.revision_dir("orm"), settings)
+                                rc.max_positions, study.path("revisions/orm"), settings)
     return chains, record
 
 
@@ -289,20 +291,20 @@ def chains_and_scores(study: "Study", revision_sampler, problems: list, by_id: d
     from ttc.verifiers.trained import Verifier
 
     cfg, rc = study.config, study.config.revisions
-    chains_settings = study.revision_chains_settings()
+    chains_settings = artifacts.revision_chains(study)
     attempts = build_chains(revision_sampler, problems, staircase(rc.budget), rc.chain_temperature, rc.seed,
-                            study.results / "06_chains.parquet", chains_settings, rc.chain_problems_per_chunk,
+                            study.path("results/06_chains.parquet"), chains_settings, rc.chain_problems_per_chunk,
                             rc.max_new_tokens, what=f"revision chains (staircase of budget {rc.budget})")
 
     def scored_by(name: str):
-        judge = (Verifier.load(study.revision_dir("orm"), batch_size=cfg.search.batch_size) if name == REVISION_ORM
-                 else study.load_verifier(name, batch_size=cfg.search.batch_size))
+        judge = (Verifier.load(study.path("revisions/orm"), batch_size=cfg.search.batch_size) if name == REVISION_ORM
+                 else load_verifier(study, name, batch_size=cfg.search.batch_size))
         return score_attempts(judge, attempts, by_id, with_history=name == REVISION_ORM)
 
     scores = {}
-    for name in study.revision_selectors(ladder):  # the figures' selector, 04's verifier, the PRM, ORM, ceiling
-        settings = {"chains": chains_settings, "verifier": study.revision_scores_settings(name, made_with)}
-        scores[name] = cached_table(study.results / f"06_scores_{slug(name)}.parquet", settings,
+    for name in revision_selectors(study, ladder):  # the figures' selector, 04's verifier, the PRM, ORM, ceiling
+        settings = {"chains": chains_settings, "verifier": artifacts.revision_scores(study, name, made_with)}
+        scores[name] = cached_table(study.path(f"results/06_scores_{slug(name)}.parquet"), settings,
                                     lambda: scored_by(name), what=f"{name}'s scores of the chains")
     return attempts, scores
 
@@ -310,12 +312,11 @@ def chains_and_scores(study: "Study", revision_sampler, problems: list, by_id: d
 def revision_results(study: "Study", attempts: pd.DataFrame, scores: dict[str, pd.DataFrame],
                      problems: list) -> pd.DataFrame:
     """`split_results` at every budget up to the staircase's, written as results/06_revision_results.parquet."""
-    from ttc.core.store import write_table
     from ttc.methods.analysis import budgets_up_to
 
     results = split_results(attempts, scores, {p.id: p.answer for p in problems},
                             budgets_up_to(study.config.revisions.budget))
-    write_table(study.results / "06_revision_results.parquet", results, study.revision_results_settings())
+    study.write("revision_results", results)
     return results
 
 
@@ -343,7 +344,7 @@ def compute_optimal_revisions(study: "Study", results: pd.DataFrame, selector: s
     per_problem, _ = compare(cands, references, cfg.selection.n_splits, cfg.seed)
     curves = curve_with_intervals(per_problem, ["method", "budget"], n_boot=cfg.search.n_boot, seed=cfg.seed)
     ratios = efficiency_table(per_problem, reference=PARALLEL)
-    search_results = study.read_search_results()
+    search_results = study.read("search_results")
     search_results["predicted_bin"] = search_results["problem_id"].map(predicted)
     joint = search_and_revisions(search_results, cands, cfg.selection.n_splits, cfg.seed)
     together = None
@@ -354,8 +355,8 @@ def compute_optimal_revisions(study: "Study", results: pd.DataFrame, selector: s
                            rev_only[rev_only.budget.isin(set(joint.budget))]
                            .assign(method="compute-optimal, revisions (oracle bins)")])
         together = curve_with_intervals(joint, ["method", "budget"], n_boot=cfg.search.n_boot, seed=cfg.seed)
-    write_table(study.results / "06_efficiency.parquet", ratios,
-                study.revision_results_settings() | {"n_splits": cfg.selection.n_splits})
+    write_table(study.path("results/06_efficiency.parquet"), ratios,
+                study.settings("revision_results") | {"n_splits": cfg.selection.n_splits})
     return ComputeOptimalRevisions(per_problem, curves, ratios, together)
 
 

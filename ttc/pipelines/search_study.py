@@ -19,6 +19,8 @@ from ttc.core.store import slug, write_table
 from ttc.methods.search import (SearchConfig, pool_baselines, results_table, run_grid, search_configs,
                                 search_problems)
 from ttc.pipelines.search_vs_verifier import BEAM, axis_configs, beam_minus_best_of_n, verifier_order, with_quality
+from ttc.pipelines.study_verifiers import load_search_verifier, load_verifier, search_verifier_settings, verifier_ladder
+from ttc.pipelines.verifier_study import write_predicted_difficulty
 from ttc.verifiers.trained import sample_scores, score_pool
 
 
@@ -28,6 +30,17 @@ def problems_per_budget(study: "Study", bins: pd.Series) -> dict[int, list]:
     cfg, search = study.config, study.config.search
     return search_problems(bins, study.test_problems(), search.budgets, search.n_problems, search.n_problems_top,
                            seed=cfg.seed)
+
+
+def search_sampler(study: "Study"):
+    """(sampler, world) for search (notebooks 04 and 05): the policy's sampler at search's batch size and length,
+    stopping steps at the separator of the world it samples in (`run_search` refuses any other)."""
+    from ttc.models.sampling import Sampler
+
+    model, tokenizer = study.load_policy()
+    world, search = study.world(tokenizer), study.config.search
+    return Sampler(model, tokenizer, batch_size=search.batch_size, max_new_tokens=search.max_new_tokens,
+                   step_separator=world.separator), world
 
 
 @dataclass
@@ -54,17 +67,17 @@ class SearchRun:
         cfg, search = study.config, study.config.search
         configs, skipped = search_configs(list(search.budgets), seed=cfg.seed, temperature=search.temperature,
                                           max_rounds=search.max_rounds, max_new_tokens=search.max_new_tokens)
-        test, difficulty = study.test_problems(), study.read_difficulty()
+        test, difficulty = study.test_problems(), study.read("difficulty")
         problems_at = problems_per_budget(study, difficulty["bin"])
-        sampler, world = study.search_sampler()  # the policy's; the world: synthetic, or MATH with given models
-        name, settings = study.search_verifier_settings()
-        verifier = study.load_search_verifier(batch_size=search.batch_size)
+        sampler, world = search_sampler(study)  # the policy's; the world: synthetic, or MATH with given models
+        name, settings = search_verifier_settings(study)
+        verifier = load_search_verifier(study, batch_size=search.batch_size)
         # the axis below needs each step's truth (its checker is that truth)
-        ladder, made_with = study.read_verifier_ladder() if world.has_step_truth else (None, {})
+        ladder, made_with = verifier_ladder(study) if world.has_step_truth else (None, {})
         unknown = [v for v in search.axis_verifiers if ladder is not None and v not in ladder.index]
         if unknown:
             raise ValueError(f"axis_verifiers {unknown} are not in notebook 03's verifier ladder {list(ladder.index)}")
-        return cls(study, configs, skipped, test, difficulty, study.read_pool(), problems_at, sampler, world, name,
+        return cls(study, configs, skipped, test, difficulty, study.read("pool"), problems_at, sampler, world, name,
                    settings, verifier, ladder, made_with)
 
     def pool_scored_by(self, name: str, verifier, problems: list, n_samples: int, use: str,
@@ -73,7 +86,7 @@ class SearchRun:
         (cached as results/04_<use>_pool_<name>.parquet)."""
         ids = {p.id for p in problems}
         part = self.pool[self.pool.problem_id.isin(ids) & (self.pool["sample"] < n_samples)]
-        lines = score_pool(verifier, name, part, self.test, self.study.results / f"04_{use}_pool_{slug(name)}.parquet",
+        lines = score_pool(verifier, name, part, self.test, self.study.path(f"results/04_{use}_pool_{slug(name)}.parquet"),
                            settings={"scores": scores_settings, "problems": sorted(ids), "n_samples": n_samples},
                            progress=False, world=self.world)
         return sample_scores(lines, part, "v")
@@ -89,19 +102,19 @@ class SearchRun:
                                    self.verifier.n_parameters, n_repeats=search.n_repeats, seed=cfg.seed,
                                    score_column="v_last", world=self.world)
         if cfg.models.given:
-            self.study.write_predicted_difficulty(scored, self.difficulty.loc[sorted(scored.problem_id.unique())],
-                                                  score="v_last")
+            write_predicted_difficulty(self.study, scored, self.difficulty.loc[sorted(scored.problem_id.unique())],
+                                       score="v_last")
         return baselines
 
     def grid(self, baselines: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Every search configuration on its problems (results/04_search.parquet), and the results table of
         them and the baselines with each problem's oracle bin (results/04_search_results.parquet)."""
         searched = run_grid([self.problems_at[c.budget] for c in self.configs], self.sampler, self.verifier,
-                            self.configs, self.study.results / "04_search.parquet",
+                            self.configs, self.study.path("results/04_search.parquet"),
                             settings={"policy": self.study.policy_record(), "verifier": self.verifier_settings},
                             world=self.world)
         results = results_table(searched, baselines, self.difficulty["bin"])
-        write_table(self.study.results / "04_search_results.parquet", results, self.study.search_results_settings())
+        self.study.write("search_results", results)
         return searched, results
 
     def axis_problems(self) -> list:
@@ -123,9 +136,9 @@ class SearchRun:
                 beams = searched[(searched.method == BEAM) & searched.budget.isin(search.axis_budgets)
                                  & searched.problem_id.isin({p.id for p in problems})]
             else:
-                judge = self.study.load_verifier(name, batch_size=search.batch_size)
+                judge = load_verifier(self.study, name, batch_size=search.batch_size)
                 beams = run_grid([problems] * len(configs), self.sampler, judge, configs,
-                                 self.study.results / f"04_axis_{slug(name)}.parquet",
+                                 self.study.path(f"results/04_axis_{slug(name)}.parquet"),
                                  settings={"policy": self.study.policy_record(), "verifier": self.made_with[name]},
                                  progress=False)
             pooled = pool_baselines(self.pool_scored_by(name, judge, problems, max(search.axis_budgets), "axis",
@@ -138,7 +151,7 @@ class SearchRun:
         axis = with_quality(beam_minus_best_of_n(pd.concat(tables, ignore_index=True), search.n_boot, cfg.seed),
                             self.ladder)
         axis = axis.set_index("verifier").loc[verifier_order(axis)].reset_index()
-        write_table(self.study.results / "04_verifier_axis.parquet", axis,
-                    {"results": self.study.search_results_settings(),
+        write_table(self.study.path("results/04_verifier_axis.parquet"), axis,
+                    {"results": self.study.settings("search_results"),
                      "verifiers": {n: self.made_with[n] for n in names}, "problems": [p.id for p in problems]})
         return axis

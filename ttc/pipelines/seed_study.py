@@ -56,8 +56,8 @@ def seed_models(study) -> list[tuple[str, int]]:
 def model_dir(study, name: str, seed: int) -> Path:
     """Where the model `name` trained with `seed` lives: notebook 01's folder for the study's seed."""
     if seed == study.config.seed:
-        return study.data / "models" / name
-    return study.data / "seed_study" / "models" / f"{name}-seed{seed}"
+        return study.path(f"models/{name}")
+    return study.path(f"seed_study/models/{name}-seed{seed}")
 
 
 def train_seeds(study, tokenizer, splits: dict, progress: bool = True) -> pd.DataFrame:
@@ -90,7 +90,7 @@ def evaluate_seeds(study, trained: pd.DataFrame, problems: list, progress: bool 
     tables = []
     for r in tqdm(list(trained.itertuples()), desc="seed study: evaluate", disable=not progress):
         table = evaluate_model(model_dir(study, r.model, r.seed), r.model, problems, cfg.eval, cfg.eval.n_samples_other,
-                               study.results / "seed_study" / f"{r.model}-seed{r.seed}.parquet")
+                               study.path(f"results/seed_study/{r.model}-seed{r.seed}.parquet"))
         tables.append(table.assign(seed=r.seed))
     return pd.concat(tables, ignore_index=True)
 
@@ -140,3 +140,21 @@ def policy_interval(table: pd.DataFrame | None, policy: str) -> dict | None:
     pol = table[table["model"] == policy]
     return {col: {"min": float(pol[col].min()), "mean": float(pol[col].mean()), "max": float(pol[col].max())}
             for col in ("greedy", "pass1")} | {"seeds": [int(s) for s in pol["seed"]]}
+
+
+def read_seed_study(study):
+    """The seed study of notebook 01's settings (the profile's seed counts, unless given), or None (with the
+    reason printed) when it has not been run for these models: it is outside `make reproduce`'s chain (`make
+    seed-study`)."""
+    from ttc.core.store import MissingArtifact, StaleArtifact
+
+    study = study.for_stage("01")
+    if not study.path("results/seed_study.parquet").exists():  # else the settings would name a missing model
+        print(f"no seed interval: the seed study has not been run for the {study.config.profile} profile "
+              "(make seed-study)")
+        return None
+    try:
+        return study.read("seed_study")
+    except (MissingArtifact, StaleArtifact) as e:
+        print(f"no seed interval: {e}")
+        return None

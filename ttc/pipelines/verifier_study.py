@@ -16,6 +16,7 @@ import pandas as pd
 from ttc.core.compute import Ledger
 from ttc.methods.analysis import (accuracy_vs_n, answers_of, auc, bootstrap_interval, calibration, cell_auc,
                                   difficulty_bins, stratified_subset, within_problem_auc)
+from ttc.pipelines.study_verifiers import CHECKER_NOISE, adopt, gain_column, probability_prm_dirs, prm_lm_pretrain_config
 from ttc.verifiers.selection import majority
 from ttc.verifiers.spec import PRM_LM, PROBABILITY_PRM, TRAINED
 from ttc.verifiers.trained import sample_scores
@@ -74,12 +75,6 @@ def predicted_difficulty(scored: pd.DataFrame, difficulty: pd.DataFrame, seed: i
     return out
 
 
-def gain_column(budget: int) -> str:
-    """The name of "best-of-N weighted minus majority vote at N = budget" in reports and tables
-    (with `_lo` and `_hi` for its interval)."""
-    return f"weighted_minus_majority_n{budget}"
-
-
 def majority_wrong_problems(pool: pd.DataFrame, answers: dict[str, str]) -> set[str]:
     """The problems whose majority vote over their whole pool is wrong: where a verifier must beat the
     crowd of samples, not only its slips."""
@@ -119,7 +114,7 @@ def monte_carlo_labels(study: "Study", policy, tokenizer, problems: list) -> tup
     from ttc.verifiers.trained import label_steps
 
     ledger = Ledger()
-    labels = label_steps(policy, tokenizer, problems, study.config.labels, study.results / "03_prm_labels.parquet",
+    labels = label_steps(policy, tokenizer, problems, study.config.labels, study.path("results/03_prm_labels.parquet"),
                          ledger=ledger, policy_record=study.policy_record())
     return labels, ledger
 
@@ -157,14 +152,16 @@ def train_probability_prm(study: "Study", tokenizer, labels: pd.DataFrame, probl
     from ttc.verifiers.probability_prm import train_head
     from ttc.verifiers.reference import LikelihoodVerifier
 
+    from ttc.pipelines.artifacts import probability_prm
+
     cfg = study.config
-    head_dir, lm_dir = study.probability_prm_dirs()
+    head_dir, lm_dir = probability_prm_dirs(study)
     lm = None
     if cfg.probability_prm.continued_tokens:
-        lm = pretrain_on_world(cfg.ladder.policy, tokenizer, study.splits(), cfg.world, study.prm_lm_pretrain_config(),
+        lm = pretrain_on_world(cfg.ladder.policy, tokenizer, study.splits(), cfg.world, prm_lm_pretrain_config(study),
                                lm_dir, init_from=study.model_dir(cfg.ladder.policy))
     head = train_head(LikelihoodVerifier.load(lm_dir), labels, problems_by_id, cfg.probability_prm, head_dir,
-                      study.probability_prm_settings())
+                      probability_prm(study))
     return ProbabilityPRMRun(head_dir, lm_dir, head, lm)
 
 
@@ -186,9 +183,9 @@ def score_pool_with_trained(study: "Study", pool: pd.DataFrame, test: dict) -> P
     cfg, ledger = study.config, Ledger()
     scored, line_scores = pool, {}
     for kind in cfg.verifiers:
-        verifier = Verifier.load(study.verifier_dir(kind), ledger=ledger, batch_size=cfg.pool.batch_size)
-        line_scores[kind] = score_pool(verifier, kind, pool, test, study.results / f"03_{kind}_line_scores.parquet",
-                                       settings=study.line_scores_settings(kind))
+        verifier = Verifier.load(study.path(f"verifiers/{kind}"), ledger=ledger, batch_size=cfg.pool.batch_size)
+        line_scores[kind] = score_pool(verifier, kind, pool, test, study.path(f"results/03_{kind}_line_scores.parquet"),
+                                       settings=study.settings("line_scores", kind=kind))
         scored = sample_scores(line_scores[kind], scored, kind)
     return PoolScores(scored, line_scores, ledger)
 
@@ -204,18 +201,14 @@ def best_of_n_from_pool(study: "Study", scored: pd.DataFrame, test: dict, bins: 
     budgets = budgets_up_to(min(256, int(scored.groupby("problem_id").size().min())))
     per_problem = best_of_n_table(scored, {pid: p.answer for pid, p in test.items()}, budgets, cfg.search.n_repeats,
                                   cfg.seed, bins)
-    write_table(study.results / "03_best_of_n.parquet", per_problem,
-                {"scores": {k: study.line_scores_settings(k) for k in cfg.verifiers}, "budgets": budgets,
+    write_table(study.path("results/03_best_of_n.parquet"), per_problem,
+                {"scores": {k: study.settings("line_scores", kind=k) for k in cfg.verifiers}, "budgets": budgets,
                  "n_repeats": cfg.search.n_repeats, "seed": cfg.seed})
     return per_problem, budgets
 
 
 # --------------------------------------------------------------------------
 # The verifier ladder: trained verifiers against untrained references, on one subset of the pool
-
-CHECKER_NOISE = (0.0, 0.5, 1.0, 2.0)
-"""Noise levels of the truth checker (`ttc.verifiers.reference.TruthChecker`): 0 is the ceiling."""
-
 
 def reference_subset(pool: pd.DataFrame, bins: pd.Series, n_problems: int, n_samples: int, seed: int) -> pd.DataFrame:
     """The pool restricted to `n_problems` test problems (an equal share of each oracle bin) and the
@@ -228,18 +221,6 @@ def on_subset(line_scores: pd.DataFrame, subset: pd.DataFrame) -> pd.DataFrame:
     """A verifier's line scores of the whole pool, restricted to the (problem, text) pairs of `subset`."""
     keys = subset[["problem_id", "text"]].drop_duplicates()
     return line_scores.merge(keys, on=["problem_id", "text"], how="inner")
-
-
-def adopt(table: pd.DataFrame, gain: str, share: float = 0.9) -> str:
-    """The verifier to search with: the cheapest (fewest scoring FLOPs per token) of those whose mean
-    gain over majority vote is at least `share` of the best one's, among the verifiers that a user
-    could have (not the truth checkers)."""
-    real = table[~table["oracle"]]
-    best = real[gain].max()
-    if not best > 0:
-        return str(real.sort_values(gain, ascending=False).index[0])
-    good = real[real[gain] >= share * best]
-    return str(good.sort_values(["scoring_flops_per_token", gain], ascending=[True, False]).index[0])
 
 
 def verifier_ladder_table(reports: dict[str, dict], models: dict[str, Path | None]) -> pd.DataFrame:
@@ -293,25 +274,28 @@ def measure_verifier_ladder(study: "Study", pool: pd.DataFrame, bins: pd.Series,
     from ttc.verifiers.reference import LikelihoodVerifier, TruthChecker
     from ttc.verifiers.trained import score_pool
 
-    cfg, results = study.config, study.results
+    from ttc.models.lm import model_record
+    from ttc.pipelines.artifacts import probability_prm, reference
+
+    cfg = study.config
     vl, (head_dir, prm_lm_dir) = cfg.verifier_ladder, prm_dirs
     subset = reference_subset(pool, bins, vl.n_problems, vl.n_samples, cfg.seed)
     scores = {VERIFIERS[kind]: on_subset(line_scores[kind], subset) for kind in cfg.verifiers}
     reads_with = {VERIFIERS[kind]: study.model_dir(cfg.verifier_base) for kind in cfg.verifiers}
-    made_with = {VERIFIERS[kind]: study.line_scores_settings(kind) for kind in cfg.verifiers}
+    made_with = {VERIFIERS[kind]: study.settings("line_scores", kind=kind) for kind in cfg.verifiers}
     ledger = Ledger()
 
     def measure(label, verifier, made, path, reads, progress=True):
-        made_with[label] = study.reference_settings(made)
+        made_with[label] = reference(study, made)
         scores[label] = score_pool(verifier, label, subset, test, path, settings=made_with[label], progress=progress)
         reads_with[label] = reads
 
     for name in cfg.ladder.names:
         verifier = LikelihoodVerifier.load(study.model_dir(name), ledger=ledger, batch_size=cfg.pool.batch_size)
         measure(f"likelihood {name}", verifier, {"kind": "likelihood", "rule": LikelihoodVerifier.RULE,
-                                                "model": study.model_record(name)},
-                results / f"03_likelihood_{name}.parquet", study.model_dir(name))
-    prm_settings = study.probability_prm_settings()
+                                                "model": model_record(study.model_dir(name))},
+                study.path(f"results/03_likelihood_{name}.parquet"), study.model_dir(name))
+    prm_settings = probability_prm(study)
     trained_here = {PROBABILITY_PRM: (ProbabilityPRM.load(head_dir, prm_lm_dir, ledger=ledger,
                                                           batch_size=cfg.pool.batch_size),
                                       {"kind": "probability PRM", **prm_settings})}
@@ -319,17 +303,26 @@ def measure_verifier_ladder(study: "Study", pool: pd.DataFrame, bins: pd.Series,
         trained_here[PRM_LM] = (LikelihoodVerifier.load(prm_lm_dir, ledger=ledger, batch_size=cfg.pool.batch_size),
                                 {"kind": "likelihood", "rule": LikelihoodVerifier.RULE, "model": prm_settings["lm"]})
     for label, (verifier, made) in trained_here.items():
-        measure(label, verifier, made, results / f"03_{slug(label)}.parquet", prm_lm_dir)
+        measure(label, verifier, made, study.path(f"results/03_{slug(label)}.parquet"), prm_lm_dir)
     by_prompt = {W.prompt(p): p for p in test.values()}
     for noise in CHECKER_NOISE:
         checker = TruthChecker(by_prompt, noise=noise, seed=cfg.seed)
         measure(checker.name, checker, {"kind": "checker", "noise": noise},
-                results / f"03_checker_{noise:g}.parquet", None, progress=False)
+                study.path(f"results/03_checker_{noise:g}.parquet"), None, progress=False)
     answers = {pid: p.answer for pid, p in test.items()}
     reports = {name: verifier_report(ls, subset, answers, vl.budget, cfg.search.n_repeats, cfg.search.n_boot, cfg.seed)
                for name, ls in scores.items()}
     table = verifier_ladder_table(reports, reads_with)
-    write_table(results / "03_verifier_ladder.parquet", table.reset_index(),
+    write_table(study.path("results/03_verifier_ladder.parquet"), table.reset_index(),
                 {"scores": made_with, "subset": vl, "seed": cfg.seed})
     return VerifierLadder(table, adopt(table, gain_column(vl.budget)),
                           best_trained_prm(table, [VERIFIERS["prm"], PROBABILITY_PRM]), subset, ledger)
+
+
+def write_predicted_difficulty(study: "Study", scored: pd.DataFrame, difficulty: pd.DataFrame,
+                               score: str = "prm_last") -> pd.DataFrame:
+    """The predicted bins (`verifier_study.predicted_difficulty` of `score`, over `difficulty`'s problems), written
+    where `study.read("predicted_difficulty")` reads them, with their settings; returned."""
+    predicted = predicted_difficulty(scored, difficulty, study.config.seed, score=score)
+    study.write("predicted_difficulty", predicted.reset_index())
+    return predicted

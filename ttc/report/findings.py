@@ -22,7 +22,9 @@ import pandas as pd
 
 from ttc.core.config import ROOT
 from ttc.core.store import figures_dir, plain, write_json
-from ttc.pipelines.verifier_study import VERIFIERS, gain_column
+from ttc.pipelines.stages import stage_of_path
+from ttc.pipelines.study_verifiers import gain_column
+from ttc.pipelines.verifier_study import VERIFIERS
 from ttc.verifiers.spec import PERFECT_CHECKER, VerifierSpec
 
 NOTEBOOKS = ("01", "seed_study", "02", "03", "04", "05", "06", "07")  # in the README's order
@@ -51,12 +53,18 @@ def _by_number(d: dict) -> list:
 
 
 def save_summary(study, number: str, summary: dict) -> dict:
-    """`figures/NN_summary.json` (full profile) or `figures/<profile>/NN_summary.json`, with the
-    profile and every setting of the study beside the numbers. Returns the summary as read back
-    from JSON, so that the notebook renders exactly what the README will."""
+    """`figures/NN_summary.json` (full profile) or `figures/<profile>/NN_summary.json` (a variant's beside it,
+    `NN_summary--<variant>.json`), with the profile and every setting the notebook's results depend on beside
+    the numbers. Returns the summary as read back from JSON, so that the notebook renders exactly what the
+    README will."""
+    from ttc.report.plots import figure_name
+
+    stage = stage_of_path(f"results/{number}_summary")
+    variant = study.variant(stage)
     record = {"notebook": number, "profile": study.config.profile, "summary": plain(summary),
-              "settings": study.describe()}
-    write_json(figures_dir(study.config.profile) / f"{number}_summary.json", record, manifest=False)
+              "settings": study.for_stage(stage).describe(), **({"variant": variant.values} if variant.name else {})}
+    write_json(figures_dir(study.config.profile) / f"{figure_name(study, f'{number}_summary')}.json", record,
+               manifest=False)
     return record["summary"]
 
 

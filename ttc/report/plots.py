@@ -36,7 +36,8 @@ import pandas as pd
 import seaborn as sns
 
 from ttc.core.store import figures_dir, save_figure
-from ttc.pipelines.verifier_study import gain_column
+from ttc.pipelines.stages import stage_of_path
+from ttc.pipelines.study_verifiers import gain_column
 from ttc.verifiers.spec import PERFECT_CHECKER, VerifierSpec
 
 LEVEL_PALETTE = "rocket_r"
@@ -63,10 +64,21 @@ def panels(fig: plt.Figure) -> list[dict]:
     return out
 
 
-def save(fig: plt.Figure, name: str, profile: str, settings: dict | None = None) -> list[str]:
-    """PNG and PDF under `figures/` (full profile) or `figures/<profile>/`, with the settings behind
-    the figure and what each panel draws (`panels`) written into each file's metadata."""
-    return save_figure(fig, figures_dir(profile), name, {"profile": profile, **(settings or {})}, panels(fig))
+def figure_name(study, name: str) -> str:
+    """A figure's file name: `name` ("05_compute_optimal_search": its stage is its number) for the profile's own
+    settings, `name--<variant>` beside it for a variant (`ttc.pipelines.stages`)."""
+    variant = study.variant(stage_of_path(f"results/{name}"))
+    return f"{name}--{variant.name}" if variant.name else name
+
+
+def save(fig: plt.Figure, name: str, study, settings: dict | None = None) -> list[str]:
+    """PNG and PDF under `figures/` (full profile) or `figures/<profile>/`, named by `figure_name`, with the
+    settings behind the figure (and what a variant changes) and what each panel draws (`panels`) written into
+    each file's metadata."""
+    profile = study.config.profile
+    variant = study.variant(stage_of_path(f"results/{name}"))
+    described = {"profile": profile, **({"variant": variant.values} if variant.name else {}), **(settings or {})}
+    return save_figure(fig, figures_dir(profile), figure_name(study, name), described, panels(fig))
 
 
 def _settings_line(profile: str, settings: dict) -> str:
