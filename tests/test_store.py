@@ -164,3 +164,23 @@ def test_an_artifact_made_with_other_numerics_is_refused_not_reused(tmp_path, mo
     with pytest.raises(S.StaleArtifact, match=r"made with other numerics \(pinned v1.*this process: native"):
         S.reusable(path, {"n": 1}, "table")
     assert S.artifact_status(path) == "ok"  # whole, only not this process's: a read without settings still works
+
+
+def test_an_artifact_built_from_an_input_since_rebuilt_with_other_bytes_is_out_of_date(tmp_path, monkeypatch):
+    monkeypatch.setattr(S, "_touched", {})  # what this process read and wrote: nothing yet
+    pool, scores = tmp_path / "pool.parquet", tmp_path / "scores.parquet"
+    S.write_table(pool, table(3), {"pool": 1})
+    S.read_table(pool, {"pool": 1})
+    S.write_table(scores, table(2), {"scores": 1})
+    # the manifest names what it was built from (outside the data root: by absolute path) with its content hash
+    assert list(json.loads(S.manifest_path(scores).read_text())["inputs"]) == [str(pool.resolve())]
+    assert S.reusable(scores, {"scores": 1}, "the scores") and S.artifact_status(scores) == "ok"
+    S.write_table(pool, table(3), {"pool": 1})  # rebuilt bit-identical: nothing is out of date
+    assert S.artifact_status(scores) == "ok"
+    S.write_table(pool, table(4), {"pool": 1})  # same settings, other bytes: the scores no longer match it
+    assert S.artifact_status(scores) == "out of date"
+    with pytest.raises(S.OutdatedArtifact, match="was built from .*pool.parquet, which has changed since"):
+        S.read_table(scores, {"scores": 1})
+    with pytest.warns(UserWarning, match="rebuilding it"):
+        assert not S.reusable(scores, {"scores": 1}, "the scores")
+    assert not scores.exists()
