@@ -61,13 +61,14 @@ params/%.yaml:
 .SECONDEXPANSION:
 $(DATA)/$(PROFILE)/%.ipynb: notebooks/$$(notdir $$*).ipynb params/$(PROFILE).yaml $(PACKAGE) | $(STAMP)
 	@mkdir -p $(dir $@)
-	$(BIN)/papermill $< $(@:.ipynb=.running.ipynb) -p profile $(PROFILE) $(PARAMS) -k $(KERNEL) --cwd notebooks
+	$(BIN)/papermill $< $(@:.ipynb=.running.ipynb) -p profile $(PROFILE) $(NOTEBOOK_PARAMS) -k $(KERNEL) --cwd notebooks
 	mv $(@:.ipynb=.running.ipynb) $@
 
-# make's rules for TARGET's notebooks with these PARAMS (every parameter checked first), then those notebooks.
-RUN_NOTEBOOKS = rules=$$(mktemp) && trap 'rm -f $$rules' EXIT && \
-	$(BIN)/python -m ttc.pipelines.variants rules $(PROFILE) $(1) -- $(PARAMS) > $$rules && \
-	$(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) -f $$rules notebooks PROFILE=$(PROFILE)
+# make's rules for TARGET's notebooks with these PARAMS (every parameter checked first), then those notebooks;
+# each is given only the PARAMS its results depend on (and where builds run).
+RUN_NOTEBOOKS = rules=$$(mktemp -d) && trap 'rm -rf $$rules' EXIT && \
+	$(BIN)/python -m ttc.pipelines.variants rules $(PROFILE) $(1) $$rules -- $(PARAMS) && \
+	$(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) -f $$rules/rules.mk notebooks PROFILE=$(PROFILE)
 
 # First, any executed notebook whose artifacts (listed beside it) were deleted, damaged or rebuilt since it ran
 # is removed, so that it runs again and rebuilds them, and so do the notebooks after it.

@@ -85,20 +85,28 @@ def test_papermills_arguments_are_read_as_papermill_reads_them():
 
 
 def test_make_reruns_only_the_notebooks_a_variant_changes_each_in_its_folder(roots):
-    rules = V.rules("quick", "reproduce", ["-p", "demo_budget", "16"])
+    import yaml
+
+    rules = V.rules("quick", "reproduce", ["-p", "demo_budget", "16", "-p", "executor", "ray"], roots)
     targets = rules.splitlines()[0].removeprefix("notebooks: ").split()
     assert [t.split("/")[2] for t in targets] == ["notebooks"] * 4 + ["variants"] + ["notebooks"] * 2
     assert targets[4] == "$(DATA)/$(PROFILE)/variants/demo_budget-16/notebooks/05_compute_optimal_search.ipynb"
     # each after the notebooks it reads (notebook 06 after 04, not after 05)
     assert f"{targets[4]}: {targets[3]}" in rules and f"{targets[5]}: {targets[3]}" in rules
-    assert all("/variants/seed-1/" in t for t in V.rules("quick", "reproduce", ["-p", "seed", "1"]).split()[1:8])
-    assert "variants" not in V.rules("quick", "reproduce", [])
+    # each notebook is given what its results depend on, and where builds run: a notebook the variant leaves as
+    # the profile's would run (if it had to) as the profile's
+    assert f"{targets[4]}: NOTEBOOK_PARAMS = -f {roots}/05_compute_optimal_search.yaml" in rules
+    assert yaml.safe_load((roots / "05_compute_optimal_search.yaml").read_text()) == {"demo_budget": 16,
+                                                                                    "executor": "ray"}
+    assert yaml.safe_load((roots / "04_verifier_search.yaml").read_text()) == {"executor": "ray"}
+    assert all("/variants/seed-1/" in t for t in V.rules("quick", "reproduce", ["-p", "seed", "1"], roots).split()[1:8])
+    assert "variants" not in V.rules("quick", "reproduce", [], roots)
 
 
 def test_a_typo_in_params_is_refused_before_any_notebook_runs(capsys):
-    assert V.main(["rules", "quick", "--", "-p", "n_pol", "4"]) == 2
+    assert V.main(["rules", "quick", "reproduce", "/nonexistent", "--", "-p", "n_pol", "4"]) == 2
     assert "n_pol=4 (given in PARAMS) is not a parameter of the study (did you mean n_pool?)" in capsys.readouterr().err
-    assert V.main(["rules", "quick", "--", "-p", "n_pool", "-3"]) == 2
+    assert V.main(["rules", "quick", "reproduce", "/nonexistent", "--", "-p", "n_pool", "-3"]) == 2
     assert "n_pool=-3" in capsys.readouterr().err
 
 

@@ -2,9 +2,10 @@
 
     python -m ttc.pipelines.variants list PROFILE            the variants of a profile on disk, with what differs
     python -m ttc.pipelines.variants remove PROFILE NAME     remove one: its folder and its figures
-    python -m ttc.pipelines.variants rules PROFILE [seed_study] -- PAPERMILL_ARGS
-                                                             make's rules: each notebook's executed copy, in its
-                                                             stage's folder for these parameters, after those it reads
+    python -m ttc.pipelines.variants rules PROFILE reproduce|seed_study FOLDER -- PAPERMILL_ARGS
+                                                             make's rules (FOLDER/rules.mk): each notebook's executed
+                                                             copy, in its stage's folder for these parameters, after
+                                                             those it reads, with what it was given (FOLDER/*.yaml)
 
 `make variants PROFILE=...` and `make remove-variant PROFILE=... VARIANT=...` call the first two; `make reproduce`
 the third, so that `make reproduce PARAMS="-p demo_budget 16"` runs notebook 05 again beside the study (its
@@ -25,7 +26,7 @@ import yaml
 from ttc.core.config import ConfigError
 from ttc.core.store import data_dir, figures_dir
 from ttc.pipelines.parameters import PARAMETERS, profile_params, unknown
-from ttc.pipelines.stages import STAGES, stage_folder, upstream
+from ttc.pipelines.stages import NEUTRAL, STAGES, closure, stage_folder, upstream
 
 
 def _value(text: str) -> Any:
@@ -73,10 +74,14 @@ def study_for(profile: str, args: list[str]):
     return Study.from_params(profile_params(profile) | given)
 
 
-def rules(profile: str, target: str, args: list[str]) -> str:
+def rules(profile: str, target: str, args: list[str], folder: Path) -> str:
     """make's rules: `notebooks`, the executed copies `target` needs ("reproduce": notebooks 01-07;
-    "seed_study"), each after the stages it reads, at paths under $(DATA)/$(PROFILE)/."""
+    "seed_study"), each after the stages it reads, at paths under $(DATA)/$(PROFILE)/; and each one's
+    `NOTEBOOK_PARAMS`: a parameters file in `folder` with what was given that it depends on (and where builds
+    run), so that a notebook the variant does not change runs, if it must, exactly as the profile's."""
     study = study_for(profile, args)
+    given = papermill_parameters(args)
+    given.pop("profile", None)
     stages = [s for s in STAGES if s[0].isdigit()] if target == "reproduce" else upstream(target)
 
     def path(stage: str) -> str:
@@ -84,7 +89,13 @@ def rules(profile: str, target: str, args: list[str]) -> str:
         return (folder / "notebooks" / f"{STAGES[stage].notebook}.ipynb").as_posix()
 
     lines = [f"notebooks: {' '.join(path(s) for s in stages)}"]
-    lines += [f"{path(s)}: {' '.join(path(r) for r in STAGES[s].reads)}" for s in stages if STAGES[s].reads]
+    for s in stages:
+        own = {k: v for k, v in given.items() if k in closure(s) or k in NEUTRAL}
+        parameters = Path(folder) / f"{STAGES[s].notebook}.yaml"
+        parameters.write_text(yaml.safe_dump(own, sort_keys=True))
+        lines.append(f"{path(s)}: NOTEBOOK_PARAMS = -f {parameters}")
+        if STAGES[s].reads:
+            lines.append(f"{path(s)}: {' '.join(path(r) for r in STAGES[s].reads)}")
     return "\n".join(lines) + "\n"
 
 
@@ -140,8 +151,8 @@ def main(argv: list[str]) -> int:
         elif args[:1] == ["remove"] and len(args) == 3:
             for path in remove(args[1], args[2]):
                 print(f"removed {path}")
-        elif args[:1] == ["rules"] and len(args) in (2, 3):
-            print(rules(args[1], args[2] if len(args) == 3 else "reproduce", papermill), end="")
+        elif args[:1] == ["rules"] and len(args) == 4:
+            (Path(args[3]) / "rules.mk").write_text(rules(args[1], args[2], papermill, Path(args[3])))
         elif args[:1] == ["where"] and len(args) == 2:
             print(where(args[1], papermill))
         else:
