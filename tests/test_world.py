@@ -50,6 +50,25 @@ def test_letter_operators_are_fixed_tables_that_the_question_alone_determines():
     assert W.check_steps(p, ["3a5=12", "12b7=4"]) == [False, False]
 
 
+def test_a_store_of_hundreds_of_operators_names_them_with_two_letters_and_grades_them_exactly():
+    assert W.OPERATOR_NAMES[:26] == tuple("abcdefghijklmnopqrstuvwxyz") and W.OPERATOR_NAMES[26:28] == ("aa", "ab")
+    assert len(set(W.OPERATOR_NAMES)) == 702
+    config = W.WorldConfig(modchain_operators=702, modchain_operator_share=1.0, modchain_operator_zipf=0.5)
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(300):
+        p = W.generate_problem(rng, "modchain", 2, config)
+        start, chain, m = W.FAMILIES["modchain"].parse_question(p.question)
+        value = start
+        for op, b in chain:
+            seen.add(op)
+            value = W.operator_table(op, m)[value][b]
+        assert p.answer == str(value) and all(W.check_steps(p, p.steps))
+        assert W.check_steps(p, [s.replace("=", "=9", 1) for s in p.steps]) == [False] * len(p.steps)
+    assert any(len(op) == 2 for op in seen) and any(len(op) == 1 for op in seen)
+    assert W.operator_table("qz", 10) != W.operator_table("q", 10)
+
+
 def test_letter_operators_follow_their_zipf_frequencies():
     config = W.WorldConfig(modchain_operators=4, modchain_operator_share=0.25, modchain_operator_zipf=1.0)
     rng = random.Random(0)
@@ -114,7 +133,7 @@ def test_levels_make_problems_longer():
     ({"n_test": -5}, "n_test"), ({"n_train": 0}, "n_train"), ({"n_val": 1.5}, "n_val"),
     ({"families": ("modchain", "calculus")}, "families"), ({"modulus": 1}, "modulus"),
     ({"seed": -1}, "seed"), ({"modchain_ops": ((1, 1),)}, "modchain_ops"), ({"addition_digits": ((3, 2),) * 5}, "addition_digits"),
-    ({"modchain_operators": 27}, "modchain_operators"), ({"modchain_operator_zipf": -1.0}, "modchain_operator_zipf"),
+    ({"modchain_operators": 703}, "modchain_operators"), ({"modchain_operator_zipf": -1.0}, "modchain_operator_zipf"),
 ])
 def test_bad_world_settings_name_the_value(kwargs, word):
     with pytest.raises(ConfigError, match=word):

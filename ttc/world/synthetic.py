@@ -134,11 +134,14 @@ class Family(Protocol):
 
 
 OPERATOR_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+OPERATOR_NAMES = tuple(OPERATOR_LETTERS) + tuple(a + b for a in OPERATOR_LETTERS for b in OPERATOR_LETTERS)
+"""The letter operators' names, most frequent first: the 26 single letters, then the 676 two-letter names, so that
+a store of up to 702 tables (70,200 facts at modulus 10) can be asked for, and the first 26 stay what they were."""
 
 
 @functools.lru_cache(maxsize=None)
 def operator_table(letter: str, modulus: int) -> tuple[tuple[int, ...], ...]:
-    """The fixed random table of an operator named by a letter: `table[a][b]` is `a <letter> b`.
+    """The fixed random table of an operator named by one or two letters: `table[a][b]` is `a <letter> b`.
 
     A table is a constant of the world's definition, as arithmetic is, not of its seed: every world
     seed draws its problems over the same facts, and a question alone determines its answer."""
@@ -160,7 +163,7 @@ class ModChain:
 
     With `WorldConfig.modchain_operators = k > 0`, a share of the operations (levels 2-5) are
     instead letters, each a fixed random table (`operator_table`): `3 +5 a7 *2 (mod 10)`, steps
-    `3+5=8`, `8a7=1`, .... Nothing computes a random table; a model knows it only by having
+    `3+5=8`, `8a7=1`, ...; past 26 operators the names have two letters (`qz7`, `OPERATOR_NAMES`). Nothing computes a random table; a model knows it only by having
     memorised its facts, as a model of MATH knows identities. Letters are drawn with Zipf
     frequencies (the i-th with weight 1 / i^zipf), so that some facts are seen often and others
     seldom: how many a model has learned depends on its size and tokens, and is an average over
@@ -169,8 +172,8 @@ class ModChain:
 
     name = "modchain"
     _OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
-    _STEP = re.compile(r"^([0-9]{1,12})([+\-*a-z])([0-9]{1,12})=([0-9]{1,12})$")
-    _QUESTION = re.compile(r"^([0-9]+)((?: [+\-*a-z][0-9]+)+) \(mod ([0-9]+)\)$")
+    _STEP = re.compile(r"^([0-9]{1,12})([+\-*]|[a-z]{1,2})([0-9]{1,12})=([0-9]{1,12})$")
+    _QUESTION = re.compile(r"^([0-9]+)((?: (?:[+\-*]|[a-z]{1,2})[0-9]+)+) \(mod ([0-9]+)\)$")
 
     def generate(self, rng, level, config):
         lo, hi = config.modchain_ops[level - 1]
@@ -179,7 +182,7 @@ class ModChain:
         start = rng.randrange(m)
         ops = "+-" if level == 1 else "+-*"
         if config.modchain_operators and level > 1:
-            letters = OPERATOR_LETTERS[:config.modchain_operators]
+            letters = OPERATOR_NAMES[:config.modchain_operators]
             weights = [1 / (i + 1) ** config.modchain_operator_zipf for i in range(len(letters))]
             chain = [(rng.choices(letters, weights=weights)[0] if rng.random() < config.modchain_operator_share
                       else rng.choice(ops), rng.randrange(1, m)) for _ in range(n_ops)]
@@ -207,7 +210,8 @@ class ModChain:
         m = self._QUESTION.match(question)
         if not m:
             raise ValueError(f"not a modchain question: {question!r}")
-        chain = [(t[0], int(t[1:])) for t in m.group(2).split()]
+        chain = [(op, int(b)) for op, b in (re.fullmatch(r"([+\-*]|[a-z]{1,2})([0-9]+)", t).groups()
+                                           for t in m.group(2).split())]
         return int(m.group(1)), chain, int(m.group(3))
 
     def expected_step(self, parsed, previous):
@@ -319,7 +323,7 @@ class WorldConfig:
             check_range(self, name, low=1)
         check_range(self, "seed", low=0)
         check_range(self, "modulus", low=2, high=999)
-        check_range(self, "modchain_operators", low=0, high=len(OPERATOR_LETTERS))
+        check_range(self, "modchain_operators", low=0, high=len(OPERATOR_NAMES))
         check_range(self, "modchain_operator_share", low=0.0, high=1.0)
         check_range(self, "modchain_operator_zipf", low=0.0, high=4.0)
         unknown = [f for f in self.families if f not in FAMILIES]
