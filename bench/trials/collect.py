@@ -11,6 +11,9 @@ were trained; they are not part of `make reproduce`. Each ran once on the
                                                            seeds and D in the profile's world, compiled steps)
     python prm.py TOKENS                                   (one JSON line each, into raw/prm.jsonl: the trained
                                                            PRM's LM pretrained further by TOKENS, issue 14)
+    python facts.py NAME SEED WORLD [TOKENS [SIZE]]        (one JSON line each, into raw/facts_*.jsonl: a candidate
+                                                           world of letter-operator facts screened on the policy,
+                                                           issue 32; not collected yet)
 
 then `python collect.py raw` (raw/ holds the TAG.json files and the JSON lines of world.py and
 evaluate_one.py in trials.log, as they came out; lines a script printed as text were copied into trials.log as

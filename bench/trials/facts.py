@@ -1,7 +1,9 @@
 """A world screening trial (issue 32): the policy alone, pretrained at one training seed on a candidate world, then
 evaluated; one JSON line. A candidate is a set of world parameters over the full profile's (a YAML mapping).
 
-    python bench/trials/facts.py NAME SEED '{modchain_operators: 702, modchain_operator_share: 1.0}' [TOKENS]
+    python bench/trials/facts.py NAME SEED '{modchain_operators: 702, modchain_operator_share: 1.0}' [TOKENS [SIZE]]
+
+SIZE is a ladder size (default: the policy), to see whether the next size holds more facts at equal D.
 
 Besides greedy and pass@1 (and their spread over problems), it prints what moves smoothly under exact match: the
 validation loss, its fall over the last quarter (still learning?), and the greedy accuracy of each letter
@@ -26,7 +28,7 @@ study = Study.from_params(profile_params("full") | world)
 cfg = study.config
 pc = dataclasses.replace(cfg.pretrain, seed=seed, **({"tokens": tokens} if tokens else {}))
 tokenizer, splits = build_tokenizer(), W.make_splits(cfg.world)
-policy = cfg.ladder.policy
+policy = sys.argv[5] if len(sys.argv) > 5 else cfg.ladder.policy
 out = Path(__file__).resolve().parent / "models" / f"facts-{name}-{policy}-s{seed}-{pc.tokens}"
 started = time.time()
 meta = pretrain_on_world(policy, tokenizer, splits, cfg.world, pc, out, progress=False)
@@ -50,7 +52,7 @@ for problem, greedy in zip(chains, sampler.sample([W.prompt(p) for p in chains],
         if op in rank:
             steps[band(rank[op])][0] += int(right)
             steps[band(rank[op])][1] += 1
-line = {"name": name, "world": world, "seed": seed, "tokens": pc.tokens, "train_s": round(meta["wall_s"]),
+line = {"name": name, "world": world, "size": policy, "seed": seed, "tokens": pc.tokens, "train_s": round(meta["wall_s"]),
         "final_val_loss": round(meta["final_val_loss"], 4), "last_quarter_fall": round(meta["last_quarter_fall"], 3),
         "greedy": round(float(table.greedy_correct.mean()), 4), "pass1": round(float(table.pass1.mean()), 4),
         **{k: round(v, 3) for k, v in pass1_spread(table).items()},
