@@ -7,7 +7,7 @@ SIZE is a ladder size (default: the policy), to see whether the next size holds 
 
 Besides greedy and pass@1 (and their spread over problems), it prints what moves smoothly under exact match: the
 validation loss, its fall over the last quarter (still learning?), and the greedy accuracy of each letter
-operator's steps grouped by the operator's frequency rank (rank bands 1-10, 11-100, 101+: which facts a run holds).
+operator's steps grouped by the operator's frequency rank (rank bands 1-10, 11-26, 27-100, 101+: which facts a run holds).
 """
 import dataclasses, json, sys, time
 from pathlib import Path
@@ -36,15 +36,21 @@ model, tokenizer, _ = load_model(out)
 table = evaluate(model, tokenizer, splits["test"], 16, cfg.eval)
 
 
+BANDS = ((10, "1-10"), (26, "11-26"), (100, "27-100"), (len(W.OPERATOR_NAMES), "101+"))
+"""Rank bands of the operators (0-based rank below the bound): 11-26 are the last single letters, 27+ two-letter
+names. (The first trials' lines, before this split, have the bands 1-10, 11-100 and 101+.)"""
+
+
 def band(rank: int) -> str:
-    return "1-10" if rank < 10 else "11-100" if rank < 100 else "101+"
+    return next(name for bound, name in BANDS if rank < bound)
 
 
 # per letter-operator step of the greedy answers: right given the steps before it, by the operator's rank band
 rank = {op: i for i, op in enumerate(W.OPERATOR_NAMES)}
 chains = [p for p in splits["test"] if p.family == "modchain"]
 sampler = Sampler(model, tokenizer, batch_size=cfg.eval.batch_size, max_new_tokens=cfg.eval.max_new_tokens)
-steps = {b: [0, 0] for b in ("1-10", "11-100", "101+")}
+steps = {name: [0, 0] for _, name in BANDS}
+singles = [[0, 0] for _ in range(26)]  # each single letter's steps: where along the ranks facts stop being held
 for problem, greedy in zip(chains, sampler.sample([W.prompt(p) for p in chains], n=1, temperature=0.0)):
     lines = [line for line in greedy[0].text.split("\n") if "=" in line]
     _, chain, _ = W.FAMILIES["modchain"].parse_question(problem.question)
@@ -52,12 +58,16 @@ for problem, greedy in zip(chains, sampler.sample([W.prompt(p) for p in chains],
         if op in rank:
             steps[band(rank[op])][0] += int(right)
             steps[band(rank[op])][1] += 1
+            if rank[op] < 26:
+                singles[rank[op]][0] += int(right)
+                singles[rank[op]][1] += 1
 line = {"name": name, "world": world, "size": policy, "seed": seed, "tokens": pc.tokens, "train_s": round(meta["wall_s"]),
         "final_val_loss": round(meta["final_val_loss"], 4), "last_quarter_fall": round(meta["last_quarter_fall"], 3),
         "greedy": round(float(table.greedy_correct.mean()), 4), "pass1": round(float(table.pass1.mean()), 4),
         **{k: round(v, 3) for k, v in pass1_spread(table).items()},
         "greedy_by_level": table.groupby(["family", "level"]).greedy_correct.mean().round(2).to_dict(),
         "letter_steps_right_by_rank": {b: (round(k / n, 3) if n else None, n) for b, (k, n) in steps.items()},
+        "single_letter_steps_right": [round(k / n, 2) if n else None for k, n in singles],
         "total_s": round(time.time() - started)}
 print(json.dumps({k: (str(v) if isinstance(v, dict) and k == "greedy_by_level" else v) for k, v in line.items()}),
       flush=True)
