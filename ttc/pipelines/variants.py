@@ -62,12 +62,17 @@ def papermill_parameters(args: list[str]) -> dict[str, Any]:
     return out
 
 
-def study_for(profile: str, args: list[str]):
-    """The study `make` runs for a profile and papermill arguments, every parameter checked first."""
-    from ttc.pipelines.study import Study
-
+def given_in(args: list[str]) -> dict[str, Any]:
+    """The parameters papermill's arguments give over the profile (`profile` is make's, not theirs)."""
     given = papermill_parameters(args)
     given.pop("profile", None)
+    return given
+
+
+def study_for(profile: str, given: dict[str, Any]):
+    """The study `make` runs for a profile and the parameters given, every parameter checked first."""
+    from ttc.pipelines.study import Study
+
     for name, value in given.items():
         if name not in PARAMETERS:
             raise unknown(name, value, "given in PARAMS")
@@ -79,9 +84,8 @@ def rules(profile: str, target: str, args: list[str], folder: Path) -> str:
     "seed_study"), each after the stages it reads, at paths under $(DATA)/$(PROFILE)/; and each one's
     `NOTEBOOK_PARAMS`: a parameters file in `folder` with what was given that it depends on (and where builds
     run), so that a notebook the variant does not change runs, if it must, exactly as the profile's."""
-    study = study_for(profile, args)
-    given = papermill_parameters(args)
-    given.pop("profile", None)
+    given = given_in(args)
+    study = study_for(profile, given)
     stages = [s for s in STAGES if s[0].isdigit()] if target == "reproduce" else upstream(target)
 
     def path(stage: str) -> str:
@@ -101,7 +105,7 @@ def rules(profile: str, target: str, args: list[str], folder: Path) -> str:
 
 def where(profile: str, args: list[str]) -> str:
     """Where `make reproduce` with these arguments leaves its figures and tables."""
-    study = study_for(profile, args)
+    study = study_for(profile, given_in(args))
     names = sorted({study.variant(s).name for s in STAGES if s[0].isdigit()} - {""})
     figures = figures_dir(profile)
     if not names:

@@ -16,7 +16,8 @@ import pandas as pd
 from ttc.core.compute import Ledger
 from ttc.methods.analysis import (accuracy_vs_n, answers_of, auc, bootstrap_interval, calibration, cell_auc,
                                   difficulty_bins, stratified_subset, within_problem_auc)
-from ttc.pipelines.study_verifiers import CHECKER_NOISE, adopt, gain_column, probability_prm_dirs, prm_lm_pretrain_config
+from ttc.pipelines.study_verifiers import (CHECKER_NOISE, adopt, gain_column, prm_lm_pretrain_config, probability_prm_dirs,
+                                           verifier_dir)
 from ttc.verifiers.selection import majority
 from ttc.verifiers.spec import PRM_LM, PROBABILITY_PRM, TRAINED
 from ttc.verifiers.trained import sample_scores
@@ -183,7 +184,7 @@ def score_pool_with_trained(study: "Study", pool: pd.DataFrame, test: dict) -> P
     cfg, ledger = study.config, Ledger()
     scored, line_scores = pool, {}
     for kind in cfg.verifiers:
-        verifier = Verifier.load(study.path(f"verifiers/{kind}"), ledger=ledger, batch_size=cfg.pool.batch_size)
+        verifier = Verifier.load(verifier_dir(study, kind), ledger=ledger, batch_size=cfg.pool.batch_size)
         line_scores[kind] = score_pool(verifier, kind, pool, test, study.path(f"results/03_{kind}_line_scores.parquet"),
                                        settings=study.settings("line_scores", kind=kind))
         scored = sample_scores(line_scores[kind], scored, kind)

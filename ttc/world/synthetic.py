@@ -163,7 +163,8 @@ class ModChain:
 
     With `WorldConfig.modchain_operators = k > 0`, a share of the operations (levels 2-5) are
     instead letters, each a fixed random table (`operator_table`): `3 +5 a7 *2 (mod 10)`, steps
-    `3+5=8`, `8a7=1`, ...; past 26 operators the names have two letters (`qz7`, `OPERATOR_NAMES`). Nothing computes a random table; a model knows it only by having
+    `3+5=8`, `8a7=1`, ...; past 26 operators the names have two letters (`qz7`, `OPERATOR_NAMES`).
+    Nothing computes a random table; a model knows it only by having
     memorised its facts, as a model of MATH knows identities. Letters are drawn with Zipf
     frequencies (the i-th with weight 1 / i^zipf), so that some facts are seen often and others
     seldom: how many a model has learned depends on its size and tokens, and is an average over
@@ -172,8 +173,10 @@ class ModChain:
 
     name = "modchain"
     _OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
-    _STEP = re.compile(r"^([0-9]{1,12})([+\-*]|[a-z]{1,2})([0-9]{1,12})=([0-9]{1,12})$")
-    _QUESTION = re.compile(r"^([0-9]+)((?: (?:[+\-*]|[a-z]{1,2})[0-9]+)+) \(mod ([0-9]+)\)$")
+    _OP = r"[+\-*]|[a-z]{1,2}"  # arithmetic, or a letter operator's name (OPERATOR_NAMES)
+    _STEP = re.compile(rf"^([0-9]{{1,12}})({_OP})([0-9]{{1,12}})=([0-9]{{1,12}})$")
+    _QUESTION = re.compile(rf"^([0-9]+)((?: (?:{_OP})[0-9]+)+) \(mod ([0-9]+)\)$")
+    _OPERATION = re.compile(rf"({_OP})([0-9]+)")
 
     def generate(self, rng, level, config):
         lo, hi = config.modchain_ops[level - 1]
@@ -210,8 +213,7 @@ class ModChain:
         m = self._QUESTION.match(question)
         if not m:
             raise ValueError(f"not a modchain question: {question!r}")
-        chain = [(op, int(b)) for op, b in (re.fullmatch(r"([+\-*]|[a-z]{1,2})([0-9]+)", t).groups()
-                                           for t in m.group(2).split())]
+        chain = [(op, int(b)) for op, b in (self._OPERATION.fullmatch(t).groups() for t in m.group(2).split())]
         return int(m.group(1)), chain, int(m.group(3))
 
     def expected_step(self, parsed, previous):
