@@ -93,7 +93,7 @@ readme: | $(STAMP)  ## render the README's results section from the committed fi
 test: $(STAMP)  ## run the tests (every notebook runs at the tiny profile)
 	$(BIN)/python -m pytest -q -m "not browser"
 
-verify: | $(STAMP)  ## retrain the full profile's policy from nothing (~3 min) and compare with figures/01_summary.json, exactly
+verify: | $(STAMP)  ## retrain the full profile's policy from nothing (~6 min) and compare with figures/01_summary.json, exactly
 	$(BIN)/python -m ttc.checks.verify
 
 # The golden record (tests/golden/tiny.json) is what `make test` compares the tiny study with. Rewrite it

@@ -24,7 +24,8 @@ def test_a_ladder_without_a_14x_span_is_refused(tokenizer):
 
 @pytest.mark.parametrize("names, policy, word", [
     (("d64-l4", "d96-l5", "d128-l6", "huge"), "d64-l4", "unknown size"),
-    (("d64-l4", "d96-l5", "d128-l6"), "d64-l4", "at least 4"),
+    (("d64-l4", "d96-l5"), "d64-l4", "at least 3"),
+    (("d64-l4", "d96-l5", "d64-l4"), "d64-l4", "at least 3 distinct"),
     (("d64-l4", "d96-l5", "d128-l6", "d192-l7"), "d16-l1", "not in the ladder"),
     ("d64-l4", "d64-l4", "names"),
 ])
@@ -83,14 +84,16 @@ def test_ladder_checks_on_known_summaries():
                              "greedy": greedy, "pass1": pass1, "last_quarter_fall": fall})
 
     spread = {"below_0.1": 0.2, "above_0.9": 0.2, "between": 0.6}
-    good = ladder_checks(summary([0.9, 0.1, 0.5, 0.6], [0.8, 0.1, 0.4, 0.5]), spread)
+    good = ladder_checks(summary([0.8, 0.2, 0.5, 0.6], [0.8, 0.1, 0.4, 0.5]), spread)
     assert all(ok for ok, _ in good.values())
     dip = ladder_checks(summary([0.9, 0.1, 0.5, 0.4], [0.8, 0.1, 0.4, 0.5]), spread)
     assert not dip["accuracy rises with size (greedy and pass@1)"][0]
     pass1_dip = ladder_checks(summary([0.9, 0.1, 0.5, 0.6], [0.8, 0.1, 0.4, 0.3]), spread)
     assert not pass1_dip["accuracy rises with size (greedy and pass@1)"][0]
-    ceiling = ladder_checks(summary([0.96, 0.1, 0.5, 0.6], [0.8, 0.1, 0.4, 0.5]), spread)
-    assert not ceiling["largest model not at ceiling (greedy <= 95%)"][0]
+    ceiling = ladder_checks(summary([0.86, 0.1, 0.5, 0.6], [0.8, 0.1, 0.4, 0.5]), spread)
+    assert not ceiling["largest model not at ceiling (greedy <= 85%)"][0]
+    weak = ladder_checks(summary([0.8, 0.05, 0.5, 0.6], [0.8, 0.05, 0.4, 0.5]), spread)  # the smallest is the policy
+    assert not weak["policy greedy between 15% and 60%"][0] and "b: 5.0%" in weak["policy greedy between 15% and 60%"][1]
     narrow = ladder_checks(summary([0.9, 0.1, 0.5, 0.6], [0.8, 0.1, 0.4, 0.5]),
                            {"below_0.1": 0.1, "above_0.9": 0.5, "between": 0.4})
     assert not narrow["policy pass@1 spread (>=15% below 0.1, >=15% above 0.9, >=30% between)"][0]

@@ -212,7 +212,10 @@ def test_every_tiny_figure_draws_every_panel_and_the_series_its_tables_hold(stud
     from ttc.pipelines.verifier_study import AGGREGATION_PANEL, VERIFIER_PANEL
 
     figures = {p.stem: figure_metadata(p) for p in sorted((study / "figures" / "tiny").glob("*.png"))}
-    assert len(figures) == 14
+    assert len(figures) == 15
+    # the facts figure: one line per ladder size in each panel (the tiny world has letter operators), and the
+    # uniform guess's line in the second
+    assert [p["lines"] for p in figures["01_facts"][1]] == [4, 5]
     drawn = ("lines", "collections", "patches", "images", "tables")
     for name, (settings, panels) in figures.items():
         assert settings["profile"] == "tiny" and panels, name

@@ -13,7 +13,8 @@ were trained; they are not part of `make reproduce`. Each ran once on the
                                                            PRM's LM pretrained further by TOKENS, issue 14)
     python facts.py NAME SEED WORLD [TOKENS [SIZE]]        (one JSON line each, into raw/facts_*.jsonl: a candidate
                                                            world of letter-operator facts screened on the policy,
-                                                           issue 32; not collected yet)
+                                                           issue 32; a later file's line replaces an earlier one
+                                                           of the same trial, re-evaluated with more rank bands)
 
 then `python collect.py raw` (raw/ holds the TAG.json files and the JSON lines of world.py and
 evaluate_one.py in trials.log, as they came out; lines a script printed as text were copied into trials.log as
@@ -78,10 +79,26 @@ def prm_trials(folder: Path) -> list[dict]:
     return sorted(lines, key=lambda r: r["continued_tokens"])
 
 
+FACTS_FILES = ("facts_A", "facts_B", "facts_C", "facts_C16", "facts_C16_ranks")
+"""The world-screening lines of issue 32, in the order they were written."""
+
+
+def facts_trials(folder: Path) -> list[dict]:
+    """Candidate worlds of letter-operator facts (facts.py): the policy at 3 training seeds, then the next sizes."""
+    keep = ("name", "world", "seed", "tokens", "train_s", "greedy", "pass1", "below_0.1", "above_0.9", "between",
+            "last_quarter_fall", "final_val_loss", "letter_steps_right_by_rank", "single_letter_steps_right")
+    trials = {}
+    for name in FACTS_FILES:
+        for line in map(json.loads, (folder / f"{name}.jsonl").read_text().splitlines()):
+            row = {k: line.get(k) for k in keep} | {"size": line.get("size") or "d32-l2"}  # the first lines: the policy
+            trials[(row["name"], row["size"], row["seed"], row["tokens"])] = row
+    return sorted(trials.values(), key=lambda r: (r["name"], r["tokens"], int(r["size"][1:].split("-")[0]), r["seed"]))
+
+
 if __name__ == "__main__":
     folder = Path(sys.argv[1])
     record = {"plateau": plateau_trials(folder), "world": world_trials(folder), "sizes": size_trials(folder),
-              "prm": prm_trials(folder)}
+              "prm": prm_trials(folder), "facts": facts_trials(folder)}
     (ROOT / "figures" / "pretrain_trials.json").write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {ROOT / 'figures' / 'pretrain_trials.json'}: "
           + " + ".join(f"{len(v)} {k}" for k, v in record.items()) + " trials")

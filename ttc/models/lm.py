@@ -26,6 +26,9 @@ from ttc.core.store import check_artifact, write_dir
 MIN_SPAN = 14.0
 """The paper compares the policy plus test-time compute with a ~14x larger model."""
 
+MIN_SIZES = 3
+"""A ladder has at least the policy, the next size (the seed study's) and the 14x size."""
+
 MAX_POSITIONS = 512
 
 HEAD_DIM = 16
@@ -58,9 +61,11 @@ def _size(hidden: int, layers: int) -> ModelSize:
 
 
 LADDER: dict[str, ModelSize] = {s.name: s for s in (
-    # The study's ladder: d32-l2 (the policy), d48-l3, d64-l4 and d80-l5, 14.6x the policy, at D = 8M.
-    # Before (D = 4M): d48-l3, d64-l4 (the policy), d96-l5 and d192-l7; d128-l6 and d144-l6 were tried as
-    # its third size. The sizes the study no longer trains stay, for the trials that name them (README).
+    # The study's ladder: d32-l2 (the policy), d48-l3 and d80-l5, 14.6x the policy, at D = 16M (the world of
+    # letter operators). Before: d32-l2, d48-l3, d64-l4 and d80-l5 at D = 8M on the arithmetic world; d64-l4
+    # left the ladder when D doubled, for notebook 01's time. Before that (D = 4M): d48-l3, d64-l4 (the policy),
+    # d96-l5 and d192-l7; d128-l6 and d144-l6 were tried as its third size. The sizes the study no longer trains
+    # stay, for the trials that name them (README).
     _size(32, 2), _size(48, 3), _size(64, 4), _size(80, 5), _size(96, 5), _size(128, 6), _size(144, 6),
     _size(192, 7),
     # A miniature ladder with the same 14x span (d16-l1 to d48-l3), for the tests and the tiny profile.
@@ -107,8 +112,9 @@ class Ladder:
         if unknown:
             raise ConfigError(f"ladder={list(self.names)}: unknown size(s) {unknown}; known sizes are "
                               f"{sorted(LADDER)}")
-        if len(self.names) < 4 or len(set(self.names)) != len(self.names):
-            raise ConfigError(f"ladder={list(self.names)}: give at least 4 distinct sizes")
+        if len(self.names) < MIN_SIZES or len(set(self.names)) != len(self.names):
+            raise ConfigError(f"ladder={list(self.names)}: give at least {MIN_SIZES} distinct sizes (the policy, the "
+                              "next size, whose seeds the seed study compares with the policy's, and one >= 14x)")
         if self.policy is not None and self.policy not in self.names:
             raise ConfigError(f"policy={self.policy!r} is not in the ladder {list(self.names)}")
 

@@ -25,6 +25,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -135,33 +136,47 @@ def tokenize(problems: list[W.Problem], tokenizer, block: int) -> list[Document]
     return docs
 
 
-def pack_batch(docs: list[Document], step: int, cfg: PretrainConfig, pad_id: int,
-               stream: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batch `step` of a stream (0: training, 1: validation): rows of whole documents,
-    drawn by (seed, stream, step) alone, so every model size sees the same batches."""
+def batch_rows(n_docs: int, length: Callable[[int], int], step: int, cfg: PretrainConfig,
+               stream: int = 0) -> list[list[int]]:
+    """The documents (indices below `n_docs`, of `length(i)` tokens) packed into each row of batch `step` of a
+    stream (0: training, 1: validation), drawn by (seed, stream, step) alone, so every model size sees the same
+    batches, and what a model was shown can be replayed (`ttc.pipelines.fact_study` counts its exposures)."""
     rng = np.random.default_rng([cfg.seed, stream, step])
-    mean_len = np.mean([len(docs[i].ids) for i in rng.integers(len(docs), size=64)])
-    queue = deque(rng.integers(len(docs), size=int(2 * cfg.rows * cfg.block / mean_len) + 8).tolist())
-    ids = np.full((cfg.rows, cfg.block), pad_id, dtype=np.int64)
-    labels = np.full((cfg.rows, cfg.block), IGNORE, dtype=np.int64)
-    for r in range(cfg.rows):
-        pos, misses = 0, 0
+    mean_len = np.mean([length(i) for i in rng.integers(n_docs, size=64)])
+    queue = deque(rng.integers(n_docs, size=int(2 * cfg.rows * cfg.block / mean_len) + 8).tolist())
+    rows = []
+    for _ in range(cfg.rows):
+        row, pos, misses = [], 0, 0
         # First fit from the head of the queue: a document that does not fit
         # here goes to the back and starts a later row.
         while misses < 8:
             if not queue:
-                queue.extend(rng.integers(len(docs), size=16).tolist())
-            d = docs[queue[0]]
-            n = len(d.ids)
+                queue.extend(rng.integers(n_docs, size=16).tolist())
+            n = length(queue[0])
             if pos + n <= cfg.block:
-                ids[r, pos:pos + n] = d.ids
-                labels[r, pos + d.n_prompt:pos + n] = d.ids[d.n_prompt:]
+                row.append(queue.popleft())
                 pos += n
-                queue.popleft()
                 misses = 0
             else:
                 queue.rotate(-1)
                 misses += 1
+        rows.append(row)
+    return rows
+
+
+def pack_batch(docs: list[Document], step: int, cfg: PretrainConfig, pad_id: int,
+               stream: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch `step` of a stream as (ids, labels): the rows of `batch_rows`, padded."""
+    ids = np.full((cfg.rows, cfg.block), pad_id, dtype=np.int64)
+    labels = np.full((cfg.rows, cfg.block), IGNORE, dtype=np.int64)
+    for r, row in enumerate(batch_rows(len(docs), lambda i: len(docs[i].ids), step, cfg, stream)):
+        pos = 0
+        for i in row:
+            d = docs[i]
+            n = len(d.ids)
+            ids[r, pos:pos + n] = d.ids
+            labels[r, pos + d.n_prompt:pos + n] = d.ids[d.n_prompt:]
+            pos += n
     return torch.from_numpy(ids), torch.from_numpy(labels)
 
 

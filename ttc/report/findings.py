@@ -79,16 +79,49 @@ def load_summaries(folder: Path | None = None) -> dict[str, dict]:
 
 
 def summary_01(summary: pd.DataFrame, spread: dict, checks: dict, policy: str, tokens: int,
-               seed_table: pd.DataFrame | None = None) -> dict:
+               seed_table: pd.DataFrame | None = None, knowledge: pd.DataFrame | None = None,
+               world: str | None = None) -> dict:
+    """Notebook 01's summary; `world` the world's description (`ttc.world.synthetic.describe`)."""
     models = [{"name": r["name"], "parameters": int(r["parameters"]), "greedy": float(r["greedy"]),
                "pass1": float(r["pass1"]), "wall_s": float(r["wall_s"]), "final_val_loss": float(r["final_val_loss"]),
                "last_quarter_fall": float(r["last_quarter_fall"]), "policy": r["name"] == policy}
               for _, r in summary.sort_values("parameters").iterrows()]
     seeds = None if seed_table is None else {
         model: [float(v) for v in g.sort_values("seed")["greedy"]] for model, g in seed_table.groupby("model")}
-    return {"tokens": int(tokens), "policy": policy, "models": models, "policy_spread": spread,
+    return {"world": world, "tokens": int(tokens), "policy": policy, "models": models, "policy_spread": spread,
             "span": models[-1]["parameters"] / next(m["parameters"] for m in models if m["policy"]),
-            "checks": {name: bool(ok) for name, (ok, _) in checks.items()}, "seed_study": seeds}
+            "checks": {name: bool(ok) for name, (ok, _) in checks.items()}, "seed_study": seeds,
+            "facts": None if knowledge is None else [
+                {"model": r["model"], "facts_shown": int(r["facts_shown"]), "facts_held": float(r["facts_held"]),
+                 "bits_per_parameter": float(r["bits_per_parameter"]),
+                 "half_held_from": None if pd.isna(r["half_held_from"]) else int(r["half_held_from"])}
+                for _, r in knowledge.iterrows()]}
+
+
+CAPACITY_BITS_PER_PARAMETER = 1.0
+"""What language models store at ~100 exposures per fact, and about half of what they store at ~1000
+(Allen-Zhu and Li, Physics of Language Models 3.3, arXiv 2404.05405): a size that stores well below it is not
+bound by its capacity."""
+
+
+def findings_facts(facts: list[dict]) -> str:
+    """What each size holds of the world's facts, and what binds it, from `summary_01`'s "facts"."""
+    each = "; ".join(f"{f['model']} an estimated {f['facts_held']:,.0f} of the {f['facts_shown']:,} facts its training "
+                     f"showed ({f['bits_per_parameter']:.2f} bits per parameter), half of those shown "
+                     + (f"at least {f['half_held_from']:,} times" if f["half_held_from"] is not None else "in no bin")
+                     for f in facts)
+    highest = max(f["bits_per_parameter"] for f in facts)
+    thresholds = [f["half_held_from"] for f in facts]
+    falling = all(t is not None for t in thresholds) and all(b < a for a, b in zip(thresholds, thresholds[1:]))
+    verdict = (f"Every size stores at most {highest:.2f} bits per parameter, well below the ~{CAPACITY_BITS_PER_PARAMETER:g} "
+               "bit per parameter language models reach at ~100 exposures per fact (Allen-Zhu and Li, arXiv 2404.05405): "
+               "what a size holds here is bound by how often it was shown each fact, not by its capacity"
+               + ("; a larger size needs fewer exposures to hold one." if falling else ".")
+               if highest < CAPACITY_BITS_PER_PARAMETER / 2 else
+               f"The largest store is {highest:.2f} bits per parameter, near the ~{CAPACITY_BITS_PER_PARAMETER:g} bit per "
+               "parameter language models reach at ~100 exposures per fact (Allen-Zhu and Li, arXiv 2404.05405): "
+               "capacity may bind there.")
+    return f"Facts held (the letter operators' tables, held: the value at probability >= 1/2 on test problems): {each}. {verdict}"
 
 
 def findings_01(s: dict) -> str:
@@ -102,13 +135,15 @@ def findings_01(s: dict) -> str:
                  "Greedy accuracy over training seeds (seed study): " + "; ".join(
                      f"{m} {', '.join(_pct(v) for v in vs)} (range {_pct(max(vs) - min(vs))})" for m, vs in seeds.items())
                  + ".")
-    return (f"Pretrained on D = {s['tokens']:,} tokens per model.\n\n"
+    return ((f"The world: {s['world']}\n\n" if s.get("world") else "")
+            + f"Pretrained on D = {s['tokens']:,} tokens per model.\n\n"
             "| model | parameters | greedy | pass@1 | pretraining wall time | validation loss | "
             "its fall over the last quarter |\n"
             "| --- | --- | --- | --- | --- | --- | --- |\n" + rows + "\n\n" + checks + "\n\n"
             f"The largest model, {largest['name']}, has {s['span']:.1f}x the policy's parameters. The policy's "
             f"pass@1 is below 0.1 on {_pct(sp['below_0.1'])} of test problems and above 0.9 on "
-            f"{_pct(sp['above_0.9'])}. {seed_text}")
+            f"{_pct(sp['above_0.9'])}. {seed_text}"
+            + (f"\n\n{findings_facts(s['facts'])}" if s.get("facts") else ""))
 
 
 # --------------------------------------------------------------------------
@@ -157,7 +192,43 @@ def findings_trials(t: dict | None) -> str:
             "| size | modulus | levels | seed | D | greedy | greedy by family | spread | validation-loss fall, last quarter |\n"
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + world
             + _size_trials([r for r in t.get("sizes", []) if not variant_of_world(r)])
-            + _variant_trials([r for r in t.get("sizes", []) if variant_of_world(r)]))
+            + _variant_trials([r for r in t.get("sizes", []) if variant_of_world(r)])
+            + _facts_trials(t.get("facts", [])))
+
+
+def _facts_trials(rows: list[dict]) -> str:
+    """Issue 32's screening of worlds of letter-operator facts (bench/trials/facts.py)."""
+    if not rows:
+        return ""
+
+    def world(r: dict) -> str:
+        w = r["world"]
+        return (f"{w['modchain_operators']} operators, Zipf {w['modchain_operator_zipf']:g}, "
+                f"{w['modchain_operator_share']:.0%} of operations")
+
+    def bands(r: dict) -> str:
+        return " / ".join(f"{band} {_pct(v[0])}" for band, v in r["letter_steps_right_by_rank"].items())
+
+    body = "\n".join(f"| {r['name']} | {world(r)} | {r['size']} | {r['seed']} | {r['tokens'] / 1e6:g}M | {_pct(r['greedy'])} | "
+                     f"{_pct(r['below_0.1'])} / {_pct(r['above_0.9'])} / {_pct(r['between'])} | "
+                     f"{_pct(r['last_quarter_fall'])} | {bands(r)} |" for r in rows)
+    return ("\n\nThen worlds of facts (issue 32, `bench/trials/facts.py`): one family (`modchain`, chains of 1-2 to 4-6 "
+            "operations), the operations of levels 2-5 letter operators with random tables, screened on the policy at "
+            "training seeds 0-2 before any ladder (in rows of 256 tokens, 4 a step, as the recipe was then); greedy on "
+            "the 500 test problems, spread from 16 samples, and the "
+            "greedy answers' letter steps right by the operator's frequency rank.\n\n"
+            "| candidate | world | size | seed | D | greedy | spread | validation-loss fall, last quarter | "
+            "letter steps right by rank |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + body
+            + "\n\nTheir seed ranges: " + _seed_ranges(rows, lambda r: f"`{r['name']}` {r['size']}") + ".")
+
+
+def _seed_ranges(rows: list[dict], label) -> str:
+    """Max minus min greedy accuracy over the seeds of each (label(row), D) with more than one seed."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((label(r), r["tokens"]), []).append(r["greedy"])
+    return "; ".join(f"{what} at {tokens / 1e6:g}M: {(max(v) - min(v)) * 100:.1f} points over {len(v)} seeds"
+                     for (what, tokens), v in groups.items() if len(v) > 1) or "none"
 
 
 # The changes a size trial may make and still run in the profile's world with its model shapes.
@@ -186,18 +257,12 @@ def _variant_trials(rows: list[dict]) -> str:
                      f"{_levels(r)} | "
                      f"{_pct(r['below_0.1'])} / {_pct(r['above_0.9'])} / {_pct(r['between'])} | "
                      f"{r['final_val_loss']:.3g} |" for r in sorted(rows, key=lambda r: (variant_of_world(r), r['name'], r['seed'])))
-    gaps = {}
-    for r in rows:
-        gaps.setdefault((r["name"], variant_of_world(r), r["tokens"]), []).append(r["greedy"])
     return ("\n\nThen the world and the model's shape, changed one at a time (`bench/trials/size.py` with `families`, "
             "`modchain_operators` or a `dH-lL-hN` size): greedy on the test problems; spread below 0.1 / above 0.9 / "
             "between from 16 samples.\n\n"
             "| size | changed | training seed | D | greedy | greedy by family | pass@1 by level 1-5 | spread | "
             "final validation loss |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + body
-            + "\n\nTheir seed gaps: " + ("; ".join(f"`{name}` with {what} at {tokens / 1e6:g}M: "
-                                               f"{(max(v) - min(v)) * 100:.1f} points over {len(v)} seeds"
-                                               for (name, what, tokens), v in gaps.items() if len(v) > 1) or "none")
-            + ".")
+            + "\n\nTheir seed gaps: " + _seed_ranges(rows, lambda r: f"`{r['name']}` with {variant_of_world(r)}") + ".")
 
 
 def _size_trials(rows: list[dict]) -> str:
@@ -440,7 +505,7 @@ def findings_04(s: dict) -> str:
     return (f"The grid searches with **{s['verifier']}** ({chosen}).\n\n"
             "| accuracy | " + " | ".join(f"N = {b}" for b in budgets) + " |\n| --- |" + " --- |" * len(budgets) +
             "\n" + rows + "\n\n" + "Problems per budget: " + ", ".join(f"{s['problems'][b]} at {b}" for b in budgets) +
-            ".\n\n" + f"- Beam search (M = sqrt N) against best-of-N weighted: "
+            ".\n\n" + "- Beam search (M = sqrt N) against best-of-N weighted: "
             + ", ".join(f"{_pts(beam[b] - bon[b])} at N = {b}" for b in budgets if b in beam) + "; "
             + (f"ahead at N = {', '.join(ahead)}." if ahead else "behind or level at every budget.") + "\n"
             + "- Best strategy per budget: " + ", ".join(f"{m} ({_pct(v)}) at N = {b}" for b, (v, m) in
@@ -532,7 +597,7 @@ def findings_05(s: dict) -> str:
     acc = s["accuracy"]
     opt, bon = acc["compute-optimal (oracle bins)"], acc["best-of-N weighted"]
     budgets = [b for b, _ in _by_number(bon)]
-    lines = [f"- Compute-optimal (oracle bins) minus best-of-N weighted at equal budget: "
+    lines = ["- Compute-optimal (oracle bins) minus best-of-N weighted at equal budget: "
              + ", ".join(f"{_pts(opt[b] - bon[b])} at N = {b}" for b in budgets if b in opt) + "."]
     lines += _efficiency_lines(s["efficiency"], "best-of-N weighted", "about 4x less")
     picks = "; ".join(f"bin {b}: " + ", ".join(f"{m} at {n}" for n, m in _by_number(by)) for b, by in

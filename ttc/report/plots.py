@@ -8,6 +8,8 @@ its own says what made it. `save(fig, name, profile)` writes PNG and PDF to
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")  # nothing here needs a screen; notebooks display the figure a cell returns (below)
@@ -36,6 +38,7 @@ import pandas as pd
 import seaborn as sns
 
 from ttc.core.store import figures_dir, save_figure
+from ttc.pipelines.fact_study import EXPOSURE_BINS
 from ttc.pipelines.stages import stage_of_path
 from ttc.pipelines.study_verifiers import gain_column
 from ttc.verifiers.spec import PERFECT_CHECKER, VerifierSpec
@@ -139,6 +142,42 @@ def plot_base_models(summary: pd.DataFrame, per_problem: pd.DataFrame, curves: p
     ax.set(xlabel="pretraining tokens", ylabel="validation loss (nats / solution token)", yscale="log",
            title="(d) validation loss during pretraining")
     fig.suptitle("Base-model ladder on the synthetic math world\n" + _settings_line(profile, settings), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fact_exposure(by_exposure: pd.DataFrame, knowledge: pd.DataFrame, policy: str, modulus: int, profile: str,
+                       settings: dict) -> plt.Figure:
+    """Notebook 01: per size, the share of the letter operators' facts held against how often training showed
+    each fact (`ttc.pipelines.fact_study`), and the value's mean log-probability (what moves smoothly)."""
+    theme()
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    bins = sorted(by_exposure["bin"].unique())
+    edges = list(EXPOSURE_BINS)
+    upper = {lo: (hi - 1 if hi - lo > 1 else None) for lo, hi in zip(edges, edges[1:])}
+    labels = [f"{b:,}+" if b not in upper else f"{b:,}-{upper[b]:,}" if upper[b] is not None else f"{b:,}" for b in bins]
+    position = {b: i for i, b in enumerate(bins)}
+    names = {r["model"]: f"{r['model']}{' (policy)' if r['model'] == policy else ''}: {r['parameters'] / 1e6:.2f}M, "
+                         f"{r['bits_per_parameter']:.2f} bits/param" for _, r in knowledge.iterrows()}
+    order = list(knowledge["model"])
+    for ax, column, label in ((axes[0], "held", "share of fact steps held (value at p >= 1/2)"),
+                              (axes[1], "logp", "mean log-probability of the value (nats)")):
+        for i, model in enumerate(order):
+            g = by_exposure[by_exposure["model"] == model].sort_values("bin")
+            ax.plot(g["bin"].map(position), g[column], "o-", color=sns.color_palette("viridis", len(order))[i],
+                    label=names[model])
+        ax.set_xticks(range(len(bins)), labels, rotation=30, fontsize=8)
+        ax.set(xlabel="exposures: times training showed the fact", ylabel=label)
+    axes[0].set(ylim=(-0.02, 1.02), title="(a) facts held against exposures, by size")
+    axes[0].legend(loc="upper left", fontsize=8)
+    axes[1].axhline(-math.log(modulus), color="k", ls=":", lw=1)
+    axes[1].text(0, -math.log(modulus), " uniform guess", va="bottom", fontsize=8)
+    axes[1].set(title="(b) the value's log-probability against exposures")
+    counts = by_exposure[by_exposure["model"] == order[0]].set_index("bin")["n"]
+    axes[1].text(0.99, 0.02, "fact steps per bin: " + ", ".join(f"{int(counts.get(b, 0))}" for b in bins),
+                 transform=axes[1].transAxes, ha="right", va="bottom", fontsize=7, color="0.4")
+    fig.suptitle("What each size holds of the world's facts (letter operators' tables), test problems\n"
+                 + _settings_line(profile, settings), fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import itertools
 import random
 import re
 from dataclasses import dataclass
@@ -152,6 +153,13 @@ def operator_table(letter: str, modulus: int) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(columns[b][a] for b in range(modulus)) for a in range(modulus))
 
 
+@functools.lru_cache(maxsize=8)
+def _zipf_cum_weights(n: int, exponent: float) -> tuple[float, ...]:
+    """Cumulative Zipf weights of n operators (the i-th 1 / i^exponent), as `random.choices` sums them itself
+    from `weights` (so the draws are the same), computed once instead of once per problem."""
+    return tuple(itertools.accumulate(1 / (i + 1) ** exponent for i in range(n)))
+
+
 class ModChain:
     """Start from a number and apply operations left to right, modulo m.
 
@@ -186,8 +194,8 @@ class ModChain:
         ops = "+-" if level == 1 else "+-*"
         if config.modchain_operators and level > 1:
             letters = OPERATOR_NAMES[:config.modchain_operators]
-            weights = [1 / (i + 1) ** config.modchain_operator_zipf for i in range(len(letters))]
-            chain = [(rng.choices(letters, weights=weights)[0] if rng.random() < config.modchain_operator_share
+            cum_weights = _zipf_cum_weights(len(letters), config.modchain_operator_zipf)
+            chain = [(rng.choices(letters, cum_weights=cum_weights)[0] if rng.random() < config.modchain_operator_share
                       else rng.choice(ops), rng.randrange(1, m)) for _ in range(n_ops)]
         else:  # the draws in this order, so that the arithmetic world's problems stay what they were
             chain = [(rng.choice(ops), rng.randrange(1, m)) for _ in range(n_ops)]
@@ -380,3 +388,29 @@ def make_splits(config: WorldConfig) -> dict[str, list[Problem]]:
     held_out = {p.question for p in test} | {p.question for p in val}
     train = _draw(config, config.n_train, random.Random(f"{config.seed}-train"), held_out, unique=False)
     return {"train": train, "val": val, "test": test}
+
+
+def describe(config: WorldConfig) -> str:
+    """The world in a few sentences, from its settings (notebook 01 renders it)."""
+    def spans(ranges) -> str:
+        return ", ".join(f"{lo}-{hi}" if lo != hi else f"{lo}" for lo, hi in ranges)
+
+    parts = []
+    if "modchain" in config.families:
+        text = (f"`modchain`: a start value and a chain of operations modulo {config.modulus}, one step per operation "
+                f"({spans(config.modchain_ops)} operations at levels 1-5); level 1 uses + and -")
+        k, share = config.modchain_operators, config.modchain_operator_share
+        if k and share:
+            facts = k * config.modulus ** 2
+            text += (f", and at levels 2-5 {share:.0%} of the operations are letter operators instead of + - *: {k} "
+                     f"fixed random tables of {config.modulus}x{config.modulus} entries ({facts:,} facts that nothing "
+                     f"computes, only memory holds), the i-th drawn with weight 1/i^{config.modchain_operator_zipf:g}")
+        else:
+            text += ", + - * at levels 2-5"
+        parts.append(text + ".")
+    if "addition" in config.families:
+        parts.append(f"`addition`: column addition with carries, one step per column "
+                     f"({spans(config.addition_digits)} digits at levels 1-5).")
+    return (f"{len(config.families)} problem {'family' if len(config.families) == 1 else 'families'}, "
+            f"{config.n_train:,} training, {config.n_val:,} validation and {config.n_test:,} test problems. "
+            + " ".join(parts))
