@@ -104,12 +104,11 @@ def knowledge(table: pd.DataFrame, counts: Counter, parameters: dict[str, int], 
     of a bin's facts (None: no bin reaches half)."""
     shown = pd.Series(list(counts.values()), dtype="int64")
     shown_bins = exposure_bin(shown).value_counts()
+    position = {b: i for i, b in enumerate(EXPOSURE_BINS)}
     rows = []
     for model, g in held_by_exposure(table).groupby("model"):
         share = g.set_index("bin")["held"]
-        index = {b: i for i, b in enumerate(EXPOSURE_BINS)}
-        nearest = {b: share.index[np.abs(np.array([index[x] for x in share.index]) - index[b]).argmin()]
-                   for b in shown_bins.index}
+        nearest = {b: min(share.index, key=lambda x: abs(position[x] - position[b])) for b in shown_bins.index}
         held = float(sum(n * share[nearest[b]] for b, n in shown_bins.items()))
         half = g.loc[g["held"] >= 0.5, "bin"]
         rows.append({"model": model, "parameters": parameters[model], "facts_shown": int(len(shown)),

@@ -212,7 +212,7 @@ def _facts_trials(rows: list[dict]) -> str:
     body = "\n".join(f"| {r['name']} | {world(r)} | {r['size']} | {r['seed']} | {r['tokens'] / 1e6:g}M | {_pct(r['greedy'])} | "
                      f"{_pct(r['below_0.1'])} / {_pct(r['above_0.9'])} / {_pct(r['between'])} | "
                      f"{_pct(r['last_quarter_fall'])} | {bands(r)} |" for r in rows)
-    return ("\n\nThen worlds of facts (issue 32, `bench/trials/facts.py`): one family (`modchain`, chains of 1-2 to 4-6 "
+    return ("\n\nThen worlds of facts (`bench/trials/facts.py`): one family (`modchain`, chains of 1-2 to 4-6 "
             "operations), the operations of levels 2-5 letter operators with random tables, screened on the policy at "
             "training seeds 0-2 before any ladder (in rows of 256 tokens, 4 a step, as the recipe was then); greedy on "
             "the 500 test problems, spread from 16 samples, and the "
