@@ -50,6 +50,10 @@ def test_budget_matching_on_a_hand_made_table():
     assert (m.budget, m.beyond_run) == (256, True)  # beyond what was run: the largest stands in, and says so
     m = match_budget(0.5, [4, 16])
     assert (m.budget, m.below_run) == (4, True)
+    m = match_budget(-3e6, [4, 16], costs=[1e6, 4e6])  # the verifier alone cost more than the larger model's life
+    assert (m.budget, m.below_run, m.beyond_run) == (4, True, False)
+    with pytest.raises(ConfigError, match="finite"):
+        match_budget(float("nan"), [4, 16])
     with pytest.raises(ConfigError, match="no budgets"):
         match_budget(4, [])
 

@@ -104,3 +104,18 @@ def test_the_search_against_verifier_quality_renders_every_verifier_and_says_whe
     assert "| perfect checker | 0.900 | 1.000 | +10.0 [+5.0, +15.0] | +15.0 [+10.0, +20.0] |" in text
     assert text.index("| perfect checker |") < text.index("| PRM |")  # best first, whatever the keys' order
     assert "at some budget with: perfect checker; behind it with: PRM." in text
+    assert s["saturated_bins"] is None and "Oracle bin" not in text  # no bins in these results
+
+
+def test_a_bin_is_saturated_only_when_every_method_is_right_on_every_problem_at_every_budget():
+    import pandas as pd
+
+    rows = [(b, m, n, p, 1.0) for b in (1, 2) for m in ("best-of-N weighted", "beam M=4") for n in (4, 16)
+            for p in ("x", "y")]
+    results = pd.DataFrame(rows, columns=["bin", "method", "budget", "problem_id", "correct"])
+    assert report.saturated_bins(results) == ["1", "2"]
+    results.loc[(results.bin == 2) & (results.method == "beam M=4") & (results.budget == 16)
+                & (results.problem_id == "y"), "correct"] = 0.0
+    assert report.saturated_bins(results) == ["1"]
+    assert "Oracle bin 1: every method answers every problem" in report.findings_saturated_bins(["1"])
+    assert "No oracle bin has every method at 100%" in report.findings_saturated_bins([])

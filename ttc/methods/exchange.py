@@ -54,11 +54,13 @@ class MatchedBudget:
 def match_budget(target: float, budgets: list[int], costs: list[float] | None = None) -> MatchedBudget:
     """The budget to compare at, for a FLOPs-matched `target`, among the budgets that were run: the largest
     whose cost is at most the target. The cost of a budget is the budget itself (generations), or `costs`
-    (e.g. its mean ledger FLOPs per query, with `target` in FLOPs)."""
+    (e.g. its mean ledger FLOPs per query, with `target` in FLOPs). A target of 0 or less (the smaller side has
+    already spent more pretraining FLOPs than the larger model's whole life costs, as when its verifier is the larger
+    model itself) lies below every budget: the smallest stands in, marked `below_run`."""
     if not budgets:
         raise ConfigError("no budgets were run: a FLOPs-matched comparison needs at least one")
-    if not target > 0:
-        raise ConfigError(f"target={target} must be a positive budget")
+    if not np.isfinite(target):
+        raise ConfigError(f"target={target} must be a finite budget")
     costs = list(budgets) if costs is None else list(costs)
     if len(costs) != len(budgets):
         raise ConfigError(f"{len(costs)} costs for {len(budgets)} budgets: give one cost per budget")

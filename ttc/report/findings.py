@@ -193,7 +193,23 @@ def findings_trials(t: dict | None) -> str:
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + world
             + _size_trials([r for r in t.get("sizes", []) if not variant_of_world(r)])
             + _variant_trials([r for r in t.get("sizes", []) if variant_of_world(r)])
-            + _facts_trials(t.get("facts", [])))
+            + _facts_trials(t.get("facts", [])) + _quick_trials(t.get("quick", [])))
+
+
+def _quick_trials(rows: list[dict]) -> str:
+    """Candidates for the quick profile's policy (bench/trials/facts.py with `profile: quick`)."""
+    if not rows:
+        return ""
+    body = "\n".join(f"| {r['size']} | {r['operators']} | {r['lr']:g} | {r['tokens'] / 1e6:g}M | {r['train_s']} s | "
+                     f"{r['final_val_loss']:.3f} | {_pct(r['last_quarter_fall'])} | {_pct(r['greedy'])} | "
+                     f"{_pct(r['letter_steps_top10'])} |" for r in rows)
+    return ("\n\nThen the quick profile's policy (`bench/trials/facts.py` with `profile: quick`: 20,000 training "
+            "and 100 test problems, seed 0), looking for a size that learns the world within the quick study's 5 "
+            "minutes. Greedy accuracy near 10% is the chance of a right last digit; what learning shows is the "
+            "validation loss and the letter steps of the 10 most frequent operators.\n\n"
+            "| size | operators | peak lr (at width 64) | D | train time | validation loss | its fall, last quarter | "
+            "greedy | top-10 operators' letter steps right |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+            + body)
 
 
 def _facts_trials(rows: list[dict]) -> str:
@@ -484,9 +500,26 @@ def summary_04(results: pd.DataFrame, by_bin: pd.DataFrame, verifier: str, axis:
               for name, g in axis.groupby("verifier", sort=False)} if axis is not None else {}
     return {"verifier": verifier, "given_prm": given_prm,
             "accuracy": {m: _budget_key(r.dropna().to_dict()) for m, r in acc.iterrows()},
+            "saturated_bins": saturated_bins(results) if "bin" in results else None,
             "problems": _budget_key(problems.to_dict()),
             "beam_minus_best_of_n_by_bin": {str(b): _budget_key(r.dropna().to_dict()) for b, r in beam_gap.iterrows()},
             "beam_minus_best_of_n": versus}
+
+
+def saturated_bins(results: pd.DataFrame) -> list[str]:
+    """The oracle bins where every method answers every problem right at every budget: there the grid cannot tell
+    one method from another (the world of before had three such bins of five)."""
+    lowest = results.groupby(["bin", "method", "budget"])["correct"].mean().groupby("bin").min()
+    return [str(b) for b, v in lowest.items() if v >= 1.0]
+
+
+def findings_saturated_bins(bins: list[str] | None) -> str:
+    if bins is None:
+        return ""
+    if not bins:
+        return "- No oracle bin has every method at 100% at every budget: every bin can tell the methods apart.\n"
+    return (f"- Oracle bin{'s' if len(bins) > 1 else ''} {', '.join(bins)}: every method answers every problem at "
+            "every budget there, so those problems cannot tell the methods apart.\n")
 
 
 def findings_04(s: dict) -> str:
@@ -510,6 +543,7 @@ def findings_04(s: dict) -> str:
             + (f"ahead at N = {', '.join(ahead)}." if ahead else "behind or level at every budget.") + "\n"
             + "- Best strategy per budget: " + ", ".join(f"{m} ({_pct(v)}) at N = {b}" for b, (v, m) in
                                                      best_search.items()) + ".\n"
+            + findings_saturated_bins(s.get("saturated_bins"))
             + findings_verifier_axis(s["beam_minus_best_of_n"]))
 
 
@@ -750,6 +784,17 @@ def findings_07(s: dict) -> str:
                  + "; ".join(f"{strategy}: in generations {compared(m[GENERATIONS])}, in ledger FLOPs "
                              f"{compared(m[LEDGER])}, with the verifier's pretraining {compared(m[LEDGER_VERIFIER])}"
                              for strategy, m in s["matched"].items()) + ".")
+    unaffordable = [(strategy, r) for strategy, m in s["matched"].items()
+                    for r, v in _by_number(m[LEDGER_VERIFIER]) if v["target"] <= 0]
+    if unaffordable:
+        names = sorted({strategy for strategy, _ in unaffordable})
+        lines.append("- With the verifier's pretraining counted, the policy's side has spent more than "
+                     f"{larger}'s whole life costs before answering anything ("
+                     + "; ".join(f"{n}: verifier pretraining {s['verifier_pretrain_flops'][n]:.3g} FLOPs, R = "
+                                 + ", ".join(r for k, r in unaffordable if k == n) for n in names)
+                     + f"; {larger}'s pretraining {s['ladder'][larger]['pretrain_flops']:.3g}): no test-time budget "
+                     "matches there, and the smallest run stands in (').")
+
     def paper(v) -> str:
         return "–" if v is None else f"{v:+.1f}%"
 
