@@ -14,7 +14,9 @@ were trained; they are not part of `make reproduce`. Each ran once on the
     python facts.py NAME SEED WORLD [TOKENS [SIZE]]        (one JSON line each, into raw/facts_*.jsonl: a candidate
                                                            world of letter-operator facts screened on the policy,
                                                            issue 32; a later file's line replaces an earlier one
-                                                           of the same trial, re-evaluated with more rank bands)
+                                                           of the same trial, re-evaluated with more rank bands;
+                                                           with `profile: quick` in WORLD, raw/facts_quick.jsonl:
+                                                           the quick profile's policy candidates)
 
 then `python collect.py raw` (raw/ holds the TAG.json files and the JSON lines of world.py and
 evaluate_one.py in trials.log, as they came out; lines a script printed as text were copied into trials.log as
@@ -95,10 +97,24 @@ def facts_trials(folder: Path) -> list[dict]:
     return sorted(trials.values(), key=lambda r: (r["name"], r["tokens"], int(r["size"][1:].split("-")[0]), r["seed"]))
 
 
+def quick_trials(folder: Path) -> list[dict]:
+    """The quick profile's policy candidates (facts.py with `profile: quick`), in the order they ran."""
+    path = folder / "facts_quick.jsonl"
+    out = []
+    for line in map(json.loads, path.read_text().splitlines() if path.exists() else []):
+        world = line["world"]
+        out.append({"name": line["name"], "size": line["size"], "tokens": line["tokens"], "train_s": line["train_s"],
+                    "operators": world.get("modchain_operators", 702), "lr": world.get("pretrain_lr", 0.003),
+                    "greedy": line["greedy"], "final_val_loss": line["final_val_loss"],
+                    "last_quarter_fall": line["last_quarter_fall"],
+                    "letter_steps_top10": line["letter_steps_right_by_rank"]["1-10"][0]})
+    return out
+
+
 if __name__ == "__main__":
     folder = Path(sys.argv[1])
     record = {"plateau": plateau_trials(folder), "world": world_trials(folder), "sizes": size_trials(folder),
-              "prm": prm_trials(folder), "facts": facts_trials(folder)}
+              "prm": prm_trials(folder), "facts": facts_trials(folder), "quick": quick_trials(folder)}
     (ROOT / "figures" / "pretrain_trials.json").write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {ROOT / 'figures' / 'pretrain_trials.json'}: "
           + " + ".join(f"{len(v)} {k}" for k, v in record.items()) + " trials")

@@ -4,6 +4,7 @@ evaluated; one JSON line. A candidate is a set of world parameters over the full
     python bench/trials/facts.py NAME SEED '{modchain_operators: 702, modchain_operator_share: 1.0}' [TOKENS [SIZE]]
 
 SIZE is a ladder size (default: the policy), to see whether the next size holds more facts at equal D.
+The mapping's key `profile` (default full) names the profile the candidate is laid over (the quick world's trials).
 
 Besides greedy and pass@1 (and their spread over problems), it prints what moves smoothly under exact match: the
 validation loss, its fall over the last quarter (still learning?), and the greedy accuracy of each letter
@@ -24,7 +25,8 @@ from ttc.world.tokenizer import build_tokenizer
 
 name, seed, world = sys.argv[1], int(sys.argv[2]), yaml.safe_load(sys.argv[3]) or {}
 tokens = int(float(sys.argv[4])) if len(sys.argv) > 4 else None
-study = Study.from_params(profile_params("full") | world)
+profile = world.pop("profile", "full")
+study = Study.from_params(profile_params(profile) | world)
 cfg = study.config
 pc = dataclasses.replace(cfg.pretrain, seed=seed, **({"tokens": tokens} if tokens else {}))
 tokenizer, splits = build_tokenizer(), W.make_splits(cfg.world)
@@ -61,7 +63,7 @@ for problem, greedy in zip(chains, sampler.sample([W.prompt(p) for p in chains],
             if rank[op] < 26:
                 singles[rank[op]][0] += int(right)
                 singles[rank[op]][1] += 1
-line = {"name": name, "world": world, "size": policy, "seed": seed, "tokens": pc.tokens, "train_s": round(meta["wall_s"]),
+line = {"name": name, "profile": profile, "world": world, "size": policy, "seed": seed, "tokens": pc.tokens, "train_s": round(meta["wall_s"]),
         "final_val_loss": round(meta["final_val_loss"], 4), "last_quarter_fall": round(meta["last_quarter_fall"], 3),
         "greedy": round(float(table.greedy_correct.mean()), 4), "pass1": round(float(table.pass1.mean()), 4),
         **{k: round(v, 3) for k, v in pass1_spread(table).items()},

@@ -70,6 +70,8 @@ LADDER: dict[str, ModelSize] = {s.name: s for s in (
     _size(192, 7),
     # A miniature ladder with the same 14x span (d16-l1 to d48-l3), for the tests and the tiny profile.
     _size(16, 1), _size(24, 2),
+    # Tried as the quick profile's policy (two heads, one layer; README, the quick trials).
+    _size(32, 1),
 )}
 
 
