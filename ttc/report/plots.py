@@ -611,7 +611,9 @@ def plot_exchange_matched(comparison: pd.DataFrame, matchings: tuple[str, ...], 
                 if not len(at):
                     continue
                 g, beyond, budget = at.set_index("bin").reindex(bins), bool(at.beyond_run.iloc[0]), int(at.budget.iloc[0])
-                note = " (target beyond run)" if beyond else " (target below run)" if at.below_run.iloc[0] else ""
+                note = (" (target beyond run)" if beyond else
+                        " (no budget affordable: smallest shown)"
+                        if at.target.iloc[0] <= 0 else " (target below run)" if at.below_run.iloc[0] else "")
                 x = np.arange(len(bins)) + (k - (len(ratios) - 1) / 2) * width
                 ax.bar(x, 100 * g["relative"], width, color=color, hatch="//" if beyond else None,
                        edgecolor="white" if not beyond else "0.3", lw=0.5,
