@@ -63,7 +63,8 @@ for problem, greedy in zip(chains, sampler.sample([W.prompt(p) for p in chains],
             if rank[op] < 26:
                 singles[rank[op]][0] += int(right)
                 singles[rank[op]][1] += 1
-line = {"name": name, "profile": profile, "world": world, "size": policy, "seed": seed, "tokens": pc.tokens, "train_s": round(meta["wall_s"]),
+line = {"name": name, "profile": profile, "world": world, "size": policy, "seed": seed, "tokens": pc.tokens,
+        "train_s": round(meta["wall_s"]),
         "final_val_loss": round(meta["final_val_loss"], 4), "last_quarter_fall": round(meta["last_quarter_fall"], 3),
         "greedy": round(float(table.greedy_correct.mean()), 4), "pass1": round(float(table.pass1.mean()), 4),
         **{k: round(v, 3) for k, v in pass1_spread(table).items()},
