@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from ttc.models.pretrain import last_quarter_fall  # noqa: E402
+from ttc.pipelines.parameters import profile_params  # noqa: E402
 LABELS = {"const": "packed rows, documents see each other (before)", "lr6e-3": "the same, peak lr 6e-3 (2x)",
           "curr": "the same, levels unlocked over the first 20% of steps", "iso": "each document attends only to itself"}
 
@@ -81,18 +82,23 @@ def prm_trials(folder: Path) -> list[dict]:
     return sorted(lines, key=lambda r: r["continued_tokens"])
 
 
-FACTS_FILES = ("facts_A", "facts_B", "facts_C", "facts_C16", "facts_C16_ranks")
-"""The world-screening lines of issue 32, in the order they were written."""
+FACTS_FILES = ("facts_A", "facts_B", "facts_C", "facts_C16", "facts_C16_ranks", "facts_lr")
+"""The world-screening lines of issue 32, in the order they were written (facts_lr: the adopted world, d48-l3 at
+the policy's peak learning rate)."""
+WORLD_KEYS = ("modchain_operators", "modchain_operator_zipf", "modchain_operator_share")
+"""What a facts trial's world always states: a line that does not set one ran on the full profile's."""
 
 
 def facts_trials(folder: Path) -> list[dict]:
     """Candidate worlds of letter-operator facts (facts.py): the policy at 3 training seeds, then the next sizes."""
     keep = ("name", "world", "seed", "tokens", "train_s", "greedy", "pass1", "below_0.1", "above_0.9", "between",
             "last_quarter_fall", "final_val_loss", "letter_steps_right_by_rank", "single_letter_steps_right")
+    full = profile_params("full")
     trials = {}
     for name in FACTS_FILES:
         for line in map(json.loads, (folder / f"{name}.jsonl").read_text().splitlines()):
             row = {k: line.get(k) for k in keep} | {"size": line.get("size") or "d32-l2"}  # the first lines: the policy
+            row["world"] = row["world"] | {k: full[k] for k in WORLD_KEYS if k not in row["world"]}
             trials[(row["name"], row["size"], row["seed"], row["tokens"])] = row
     return sorted(trials.values(), key=lambda r: (r["name"], r["tokens"], int(r["size"][1:].split("-")[0]), r["seed"]))
 

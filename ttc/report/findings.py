@@ -219,8 +219,9 @@ def _facts_trials(rows: list[dict]) -> str:
 
     def world(r: dict) -> str:
         w = r["world"]
+        rest = {k: v for k, v in w.items() if k.startswith("pretrain_")}  # a recipe setting tried on that world
         return (f"{w['modchain_operators']} operators, Zipf {w['modchain_operator_zipf']:g}, "
-                f"{w['modchain_operator_share']:.0%} of operations")
+                f"{w['modchain_operator_share']:.0%} of operations" + "".join(f"; `{k}: {v}`" for k, v in rest.items()))
 
     def bands(r: dict) -> str:
         return " / ".join(f"{band} {_pct(v[0])}" for band, v in r["letter_steps_right_by_rank"].items())
@@ -230,7 +231,9 @@ def _facts_trials(rows: list[dict]) -> str:
                      f"{_pct(r['last_quarter_fall'])} | {bands(r)} |" for r in rows)
     return ("\n\nThen worlds of facts (`bench/trials/facts.py`): one family (`modchain`, chains of 1-2 to 4-6 "
             "operations), the operations of levels 2-5 letter operators with random tables, screened on the policy at "
-            "training seeds 0-2 before any ladder (in rows of 256 tokens, 4 a step, as the recipe was then); greedy on "
+            "training seeds 0-2 before any ladder (in rows of 256 tokens, 4 a step, as the recipe was then; a row "
+            "that sets a recipe setting, `pretrain_...`, ran after the world was adopted, in its rows of 128 tokens, "
+            "8 a step); greedy on "
             "the 500 test problems, spread from 16 samples, and the "
             "greedy answers' letter steps right by the operator's frequency rank.\n\n"
             "| candidate | world | size | seed | D | greedy | spread | validation-loss fall, last quarter | "
