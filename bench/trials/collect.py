@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from ttc.models.pretrain import last_quarter_fall  # noqa: E402
+from ttc.models.lm import LADDER  # noqa: E402
 from ttc.pipelines.parameters import profile_params  # noqa: E402
 LABELS = {"const": "packed rows, documents see each other (before)", "lr6e-3": "the same, peak lr 6e-3 (2x)",
           "curr": "the same, levels unlocked over the first 20% of steps", "iso": "each document attends only to itself"}
@@ -108,9 +109,13 @@ def quick_trials(folder: Path) -> list[dict]:
     path = folder / "facts_quick.jsonl"
     out = []
     for line in map(json.loads, path.read_text().splitlines() if path.exists() else []):
-        world = line["world"]
+        params = profile_params("quick") | line["world"]
+        # the peak rate the size trained at: the profile's rate is its policy's, scaled by width (PretrainConfig)
+        lr = params["pretrain_lr"] * (LADDER[params["policy"]].hidden / LADDER[line["size"]].hidden) \
+            ** params["pretrain_lr_width_power"]
         out.append({"name": line["name"], "size": line["size"], "tokens": line["tokens"], "train_s": line["train_s"],
-                    "operators": world.get("modchain_operators", 702), "lr": world.get("pretrain_lr", 0.003),
+                    "operators": params["modchain_operators"], "lr": round(lr, 6),
+                    "step_tokens": params["pretrain_block"] * params["pretrain_rows"],
                     "greedy": line["greedy"], "final_val_loss": line["final_val_loss"],
                     "last_quarter_fall": line["last_quarter_fall"],
                     "letter_steps_top10": line["letter_steps_right_by_rank"]["1-10"][0]})

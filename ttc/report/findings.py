@@ -200,15 +200,17 @@ def _quick_trials(rows: list[dict]) -> str:
     """Candidates for the quick profile's policy (bench/trials/facts.py with `profile: quick`)."""
     if not rows:
         return ""
-    body = "\n".join(f"| {r['size']} | {r['operators']} | {r['lr']:g} | {r['tokens'] / 1e6:g}M | {r['train_s']} s | "
+    body = "\n".join(f"| {r['size']} | {r['operators']} | {r['lr']:g} | {r['step_tokens']:,} | {r['tokens'] / 1e6:g}M | "
+                     f"{r['train_s']} s | "
                      f"{r['final_val_loss']:.3f} | {_pct(r['last_quarter_fall'])} | {_pct(r['greedy'])} | "
                      f"{_pct(r['letter_steps_top10'])} |" for r in rows)
     return ("\n\nThen the quick profile's policy (`bench/trials/facts.py` with `profile: quick`: 20,000 training "
             "and 100 test problems, seed 0), looking for a size that learns the world within the quick study's 5 "
             "minutes. Greedy accuracy near 10% is the chance of a right last digit; what learning shows is the "
             "validation loss and the letter steps of the 10 most frequent operators.\n\n"
-            "| size | operators | peak lr (at width 64) | D | train time | validation loss | its fall, last quarter | "
-            "greedy | top-10 operators' letter steps right |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+            "| size | operators | its peak learning rate | tokens a step | D | train time | validation loss | "
+            "its fall, last quarter | greedy | top-10 operators' letter steps right |\n"
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
             + body)
 
 
