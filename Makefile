@@ -78,7 +78,7 @@ reproduce: params/$(PROFILE).yaml | $(STAMP)  ## run every notebook in order (PR
 	@$(BIN)/python -m ttc.pipelines.variants where $(PROFILE) -- $(PARAMS)
 
 # Outside reproduce's chain (its name has no number): the policy and the next size at several training seeds.
-seed-study: params/$(PROFILE).yaml | $(STAMP)  ## the seed study (PROFILE=...): ~1 h at the full profile
+seed-study: params/$(PROFILE).yaml | $(STAMP)  ## the seed study (PROFILE=...): over 1 h at the full profile
 	@$(call RUN_NOTEBOOKS,seed_study)
 
 variants: | $(STAMP)  ## list the variants of PROFILE on disk (what differs in each, its size)

@@ -5,7 +5,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from ttc.models.pretrain import PretrainConfig, pack_batch, tokenize
+from ttc.models.pretrain import PretrainConfig, pack_batch, training_documents
 from ttc.pipelines.fact_study import exposures, held_by_exposure, knowledge
 from ttc.world import synthetic as W
 from ttc.world.facts import Fact, fact_steps
@@ -31,16 +31,19 @@ def test_fact_steps_are_the_solutions_letter_steps():
     assert not any(fact_steps(p) for p in arithmetic["train"])
 
 
-def test_exposures_count_the_facts_of_the_packed_batches():
-    """Replayed batches against what the training batches hold: decode each packed row into its documents."""
+@pytest.mark.parametrize("retry_share", [0.0, 0.5])
+def test_exposures_count_the_facts_of_the_packed_batches(retry_share):
+    """Replayed batches against what the training batches hold: decode each packed row into its documents (with
+    retries, from the step they enter, a document's solution is after its attempts: its facts count once)."""
     tokenizer = build_tokenizer()
     train = W.make_splits(LETTERS)["train"]
-    config = PretrainConfig(tokens=5 * 4 * 256, rows=4, seed=3)
+    config = PretrainConfig(tokens=5 * 4 * 256, rows=4, seed=3, retry_share=retry_share, retry_from=0.4)
     by_question = {p.question: p for p in train}
-    docs = tokenize(train, tokenizer, config.block)
+    docs = training_documents(train, tokenizer, config)
+    assert [config.retries_at(step) for step in range(config.steps)] == [False, False] + [bool(retry_share)] * 3
     expected = Counter()
     for step in range(config.steps):
-        ids, _ = pack_batch(docs, step, config, tokenizer.pad_token_id)
+        ids, _ = pack_batch(docs.at(step), step, config, tokenizer.pad_token_id)
         for row in ids.tolist():
             text = tokenizer.decode(row, skip_special_tokens=False)
             for doc in text.split(tokenizer.bos_token)[1:]:

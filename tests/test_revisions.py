@@ -244,3 +244,21 @@ def test_every_attempt_is_billed_what_reading_it_costs_even_a_repeat(splits):
     out = score_attempts(Counting(), attempts, {p.id: p}, with_history=False)
     assert out.verifier_tokens.tolist() == [5, 5] and out.verifier_flops.tolist() == [100.0, 100.0]
     assert out.score.tolist() == [0.5, 0.5]
+
+
+def test_context_losses_pair_each_count_with_the_same_targets_after_the_question_alone(tokenizer, splits, tiny_model):
+    from ttc.methods.revisions import Trajectory, context_losses
+    from ttc.models.finetune import mean_loss, token_loss
+
+    problems = {p.id: p for p in splits["train"][:6]}
+    target = {pid: T.solution_text(p.steps, p.answer) for pid, p in problems.items()}
+    items = [Trajectory(pid, ("1+1=2\nA: 2",) * (i % 3), target[pid]) for i, pid in enumerate(problems)]
+    losses = context_losses({"m": tiny_model}, items, problems, tokenizer, 512).set_index("attempts_in_context")
+    assert losses.loc[[0, 1, 2], "trajectories"].tolist() == [2, 2, 2] and losses.loc[[3, 4], "trajectories"].sum() == 0
+    assert losses.loc[0, "loss_per_token"] == losses.loc[0, "loss_alone"]
+    # with two attempts: the loss of those two trajectories' targets, and of the same targets without the attempts
+    two = [t for t in items if len(t.context) == 2]
+    alone = sft_examples([Trajectory(t.problem_id, (), t.target) for t in two], problems, tokenizer, 512)
+    assert losses.loc[2, "loss_alone"] == pytest.approx(mean_loss(tiny_model, alone, token_loss, tokenizer.pad_token_id,
+                                                                  False, 32))
+    assert losses.loc[2, "loss_per_token"] != pytest.approx(losses.loc[2, "loss_alone"])

@@ -17,6 +17,9 @@ were trained; they are not part of `make reproduce`. Each ran once on the
                                                            of the same trial, re-evaluated with more rank bands;
                                                            with `profile: quick` in WORLD, raw/facts_quick.jsonl:
                                                            the quick profile's policy candidates)
+    python facts.py NAME SEED '{pretrain_retry_share: ...}'  (into raw/retry.jsonl: retry documents, issue 33)
+    python context.py NAME MODEL_DIR ...                   (into raw/context.jsonl: notebook 06's context test of
+                                                           each retry trial's model and of the committed policy)
 
 then `python collect.py raw` (raw/ holds the TAG.json files and the JSON lines of world.py and
 evaluate_one.py in trials.log, as they came out; lines a script printed as text were copied into trials.log as
@@ -104,12 +107,17 @@ def facts_trials(folder: Path) -> list[dict]:
     return sorted(trials.values(), key=lambda r: (r["name"], r["tokens"], int(r["size"][1:].split("-")[0]), r["seed"]))
 
 
+QUICK_RECIPE_THEN = {"pretrain_block": 128, "pretrain_rows": 8}
+"""The recipe's rows when the quick trials ran (issue 32), before issue 33's rows of 256 tokens, 4 a step: a trial's
+line states only what it changed."""
+
+
 def quick_trials(folder: Path) -> list[dict]:
     """The quick profile's policy candidates (facts.py with `profile: quick`), in the order they ran."""
     path = folder / "facts_quick.jsonl"
     out = []
     for line in map(json.loads, path.read_text().splitlines() if path.exists() else []):
-        params = profile_params("quick") | line["world"]
+        params = profile_params("quick") | QUICK_RECIPE_THEN | line["world"]
         # the peak rate the size trained at: the profile's rate is its policy's, scaled by width (PretrainConfig)
         lr = params["pretrain_lr"] * (LADDER[params["policy"]].hidden / LADDER[line["size"]].hidden) \
             ** params["pretrain_lr_width_power"]
@@ -122,10 +130,30 @@ def quick_trials(folder: Path) -> list[dict]:
     return out
 
 
+def retry_trials(folder: Path) -> list[dict]:
+    """Issue 33's retry documents screened on the policy (facts.py lines in raw/retry.jsonl), each with notebook
+    06's context test of its model (context.py lines in raw/context.jsonl, by name; the committed policy's own
+    line stands first, for comparison)."""
+    path = folder / "retry.jsonl"
+    runs = {line["name"]: line for line in map(json.loads, path.read_text().splitlines())} if path.exists() else {}
+    context = folder / "context.jsonl"
+    out = []
+    for line in map(json.loads, context.read_text().splitlines() if context.exists() else []):
+        run = runs.get(line["name"]) or line.get("reference", {})  # the committed policy: its study's own numbers
+        recipe = {k: v for k, v in run.get("world", {}).items() if k.startswith("pretrain_")}
+        out.append({"name": line["name"], "recipe": recipe, "seed": run.get("seed", line["config"]["seed"]),
+                    "tokens": line["config"]["tokens"], "train_s": run.get("train_s"), "greedy": run.get("greedy"),
+                    "final_val_loss": run.get("final_val_loss"), "last_quarter_fall": run.get("last_quarter_fall"),
+                    "loss_by_attempts": line["loss_by_attempts"], "loss_alone": line["loss_alone"],
+                    "paired_ratio_max": line["paired_ratio_max"]})
+    return sorted(out, key=lambda r: (bool(r["recipe"]), r["name"]))
+
+
 if __name__ == "__main__":
     folder = Path(sys.argv[1])
     record = {"plateau": plateau_trials(folder), "world": world_trials(folder), "sizes": size_trials(folder),
-              "prm": prm_trials(folder), "facts": facts_trials(folder), "quick": quick_trials(folder)}
+              "prm": prm_trials(folder), "facts": facts_trials(folder), "quick": quick_trials(folder),
+              "retry": retry_trials(folder)}
     (ROOT / "figures" / "pretrain_trials.json").write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {ROOT / 'figures' / 'pretrain_trials.json'}: "
           + " + ".join(f"{len(v)} {k}" for k, v in record.items()) + " trials")

@@ -377,15 +377,22 @@ def score_attempts(verifier, attempts: pd.DataFrame, problems: dict[str, W.Probl
 def context_losses(models: dict[str, object], items: list[Trajectory], problems: dict[str, W.Problem], tokenizer,
                    max_positions: int, per_count: int = 200) -> pd.DataFrame:
     """Does a model use its context? Per model and number of incorrect attempts in context (0-4): the mean loss
-    per target token on up to `per_count` of `items` (held-out problems' trajectories). A model that revises
-    writes the target at least as well after attempts as without them; one that the attempts confuse does worse."""
+    per target token on up to `per_count` of `items` (held-out problems' trajectories), and on the same targets
+    after the question alone (`loss_alone`). A model that revises writes the target at least as well after
+    attempts as without them; one that the attempts confuse does worse. Compare a count's loss with its own
+    `loss_alone`, not with the count of none: trajectories without attempts come mostly from problems the
+    policy never answered wrong (`trajectories` draws none when there is no incorrect answer), easier ones."""
     from ttc.models.finetune import mean_loss
 
     rows = []
     for k in range(MAX_INCORRECT + 1):
-        examples = sft_examples([t for t in items if len(t.context) == k][:per_count], problems, tokenizer,
-                                max_positions)
+        chosen = [t for t in items if len(t.context) == k][:per_count]
+        examples = sft_examples(chosen, problems, tokenizer, max_positions)
+        alone = sft_examples([Trajectory(t.problem_id, (), t.target) for t in chosen], problems, tokenizer,
+                             max_positions)
         for name, model in models.items():
-            loss = mean_loss(model, examples, token_loss, tokenizer.pad_token_id, False, 32) if examples else float("nan")
-            rows.append({"model": name, "attempts_in_context": k, "loss_per_token": loss, "trajectories": len(examples)})
+            loss, loss_alone = ((mean_loss(model, e, token_loss, tokenizer.pad_token_id, False, 32) if e else float("nan"))
+                                for e in (examples, alone))
+            rows.append({"model": name, "attempts_in_context": k, "loss_per_token": loss, "loss_alone": loss_alone,
+                         "trajectories": len(examples)})
     return pd.DataFrame(rows)

@@ -7,6 +7,8 @@ into fixed-length rows; the loss is taken on solution tokens only (the
 question is random, so predicting it only adds noise). Each document attends
 only to itself and counts its positions from 0, as at inference
 (`document_attention`): a row is several independent problems, not one text.
+With `retry_share`, part of the documents open with mistaken attempts at their question in the revision
+prompt's format (`ttc.world.mistakes`), so that the base has read attempts before a solution (notebook 06).
 
 Each model records how far it is from converged: the relative fall of its
 validation loss over the last quarter of training (`last_quarter_fall`).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import shutil
 import time
 from collections import deque
@@ -39,6 +42,7 @@ from ttc.core.store import partial_dir, plain, reusable, write_dir
 from ttc.models.lm import LADDER, MAX_POSITIONS, build_model, count_parameters, read_meta, save_model
 from ttc.world import synthetic as W
 from ttc.world import text as T
+from ttc.world.mistakes import mistaken_solution
 
 IGNORE = -100  # transformers' label for "no loss here"
 VAL_ROWS = 32  # rows of validation documents per loss point (~8k tokens): fewer made the curves too noisy to judge flatness
@@ -66,6 +70,18 @@ class PretrainConfig:
     # Packed documents that attend to the ones before them in their row took 2-3x longer to leave
     # the first loss plateau, and how long depended on the seed (closing note of the convergence issue).
     isolate_documents: bool = True
+    # Retry documents (issue 33): this share of the training problems is written as one to `retry_attempts`
+    # mistaken attempts (`ttc.world.mistakes`) in the revision prompt's format, then the worked solution, the
+    # loss on the solution only. A base that never read an attempt before a solution was lost after one
+    # (loss per target token 0.005 with none in context, 6.4-8.1 with 1-4: notebook 06); the documents stay
+    # isolated from each other. The number of attempts is drawn uniformly, then lowered until the document fits
+    # its row; validation documents are never retries, so validation loss means the same at every share.
+    # They enter after `retry_from` of the steps: from the start, a share of 0.5 kept the policy on its first
+    # loss plateau for all 16M tokens (greedy 8%), as documents that saw each other once did; before then the
+    # training is the plain recipe's, step for step.
+    retry_share: float = 0.0
+    retry_attempts: int = 4
+    retry_from: float = 0.25
     # torch.compile of the training step: faster (`make bench`), but built for the host processor, and
     # its weights differed between two processes of the same machine: refused while the study is pinned.
     compile: bool = False
@@ -87,15 +103,31 @@ class PretrainConfig:
         check_range(self, "grad_clip", 0.0)
         check_range(self, "checkpoint_every", 1)
         check_range(self, "n_evals", 1)
+        check_range(self, "retry_share", 0.0, 1.0)
+        check_range(self, "retry_attempts", 1, 16)
+        check_range(self, "retry_from", 0.0, 1.0)
         if self.compile and determinism.enabled():
             raise ConfigError("pretrain_compile=True: torch.compile builds the training step for this processor "
                               "(inductor's C++ is compiled for the host), so its weights differ between machines "
                               "and between processes; set it False (the study's recipe), or run with "
                               f"{determinism.SWITCH}=0 for this machine's own study")
 
+    def record(self) -> dict:
+        """The settings a model records (its artifact's settings, its meta's `config`). Without retries the
+        retry fields are left out, so that a recipe without them records what it recorded before they existed
+        and its models, and everything computed from them, stay valid."""
+        fields = asdict(self)
+        if not self.retry_share:
+            del fields["retry_share"], fields["retry_attempts"], fields["retry_from"]
+        return fields
+
     @property
     def steps(self) -> int:
         return math.ceil(self.tokens / (self.block * self.rows))
+
+    def retries_at(self, step: int) -> bool:
+        """Whether training step `step` draws its documents from the retry documents (`retry_share`)."""
+        return bool(self.retry_share) and step >= round(self.retry_from * self.steps)
 
     @property
     def tokens_processed(self) -> int:
@@ -124,16 +156,65 @@ class Document:
     n_prompt: int  # leading tokens without loss (<bos> and the prompt)
 
 
-def tokenize(problems: list[W.Problem], tokenizer, block: int) -> list[Document]:
+def tokenize(problems: list[W.Problem], tokenizer, block: int, retry_share: float = 0.0, retry_attempts: int = 4,
+             seed: int = 0) -> list[Document]:
+    """One document per problem (the i-th of `problems` is the i-th document, so exposures replay by index):
+    <bos> prompt solution <eos>, or for a `retry_share` of them, drawn by `seed`, a retry document (see
+    `PretrainConfig.retry_share`): <bos> the revision prompt with mistaken attempts, then solution <eos>."""
     prompts = tokenizer([W.prompt(p) for p in problems])["input_ids"]  # with <bos>
     solutions = tokenizer([T.solution_text(p.steps, p.answer) for p in problems], add_special_tokens=False)["input_ids"]
     docs = [Document(np.array(pr + so + [tokenizer.eos_token_id], dtype=np.int64), len(pr))
             for pr, so in zip(prompts, solutions)]
+    for i, attempts in enumerate(retry_contexts(problems, retry_share, retry_attempts, seed)):
+        while attempts:
+            context = tokenizer(T.attempts_context(problems[i].question, attempts))["input_ids"]
+            if len(context) + len(solutions[i]) + 1 <= block:
+                docs[i] = Document(np.array(context + solutions[i] + [tokenizer.eos_token_id], dtype=np.int64),
+                                   len(context))
+                break
+            attempts = attempts[1:]  # too long for a row: the oldest goes, as a revision chain drops it
     longest = max(len(d.ids) for d in docs)
     if longest > block:
         raise ConfigError(f"PretrainConfig.block={block} is shorter than the longest document "
                           f"({longest} tokens); raise block or lower the world's level ranges")
     return docs
+
+
+@dataclass(frozen=True)
+class TrainingDocuments:
+    """The training problems as plain documents, and as retry documents where the recipe has them: a step's
+    batch is packed from the set `at(step)` gives (the same problems, index for index)."""
+
+    plain: list[Document]
+    retried: list[Document] | None
+    cfg: PretrainConfig
+
+    def at(self, step: int) -> list[Document]:
+        return self.retried if self.retried is not None and self.cfg.retries_at(step) else self.plain
+
+
+def training_documents(train: list[W.Problem], tokenizer, cfg: PretrainConfig) -> TrainingDocuments:
+    plain = tokenize(train, tokenizer, cfg.block)
+    retried = tokenize(train, tokenizer, cfg.block, cfg.retry_share, cfg.retry_attempts, cfg.seed) if cfg.retry_share else None
+    return TrainingDocuments(plain, retried, cfg)
+
+
+def retry_contexts(problems: list[W.Problem], share: float, max_attempts: int, seed: int) -> list[list[str]]:
+    """Per problem, the mistaken attempts its document opens with: none, or for a `share` of the problems (a
+    Bernoulli draw each) 1 to `max_attempts` of them (uniformly), each with one wrong step and a wrong answer."""
+    if not share:
+        return [[] for _ in problems]
+    rng = random.Random(f"ttc-retry-{seed}")
+    out = []
+    for p in problems:
+        attempts: list[str] = []
+        if rng.random() < share:
+            for _ in range(rng.randint(1, max_attempts)):
+                attempt = mistaken_solution(p, rng)
+                if attempt is not None:
+                    attempts.append(attempt)
+        out.append(attempts)
+    return out
 
 
 def batch_rows(n_docs: int, length: Callable[[int], int], step: int, cfg: PretrainConfig,
@@ -285,12 +366,12 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
         if init_meta["size"] != asdict(size):
             raise ConfigError(f"init_from={str(init_from)!r} holds a {init_meta['name']}, not a {size_name}: "
                               "continued pretraining keeps the size")
-    settings = plain({"config": asdict(cfg), "size": asdict(size), **(extra_meta or {})}
+    settings = plain({"config": cfg.record(), "size": asdict(size), **(extra_meta or {})}
                      | ({"init_from": {k: init_meta[k] for k in ("name", "config", "world", "init_from") if k in init_meta}}
                         if init_meta else {}))
     if reusable(out_dir, settings, f"model {size_name}"):
         return read_meta(out_dir)
-    docs = tokenize(train, tokenizer, cfg.block)
+    docs = training_documents(train, tokenizer, cfg)
     val_docs = tokenize(val, tokenizer, cfg.block)
     val_batches = [pack_batch(val_docs, i, cfg, tokenizer.pad_token_id, stream=1)
                    for i in range(math.ceil(VAL_ROWS / cfg.rows))]
@@ -312,7 +393,7 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
     for step in range(state["step"], cfg.steps):
         for group in opt.param_groups:
             group["lr"] = cfg.lr_at(step, size.hidden)
-        x, y = pack_batch(docs, step, cfg, tokenizer.pad_token_id)
+        x, y = pack_batch(docs.at(step), step, cfg, tokenizer.pad_token_id)
         loss = forward(step_model, x, cfg, tokenizer.bos_token_id, labels=y).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -339,7 +420,7 @@ def pretrain(size_name: str, tokenizer, train: list[W.Problem], val: list[W.Prob
         "wall_s": state["wall_s"], "final_val_loss": state["val_curve"][-1][1],
         "last_quarter_fall": last_quarter_fall(state["val_curve"]),
         "train_curve": state["train_curve"], "val_curve": state["val_curve"],
-        "config": asdict(cfg), "size": asdict(size), "n_train_problems": len(train), **(extra_meta or {}),
+        "config": cfg.record(), "size": asdict(size), "n_train_problems": len(train), **(extra_meta or {}),
     } | ({"init_from": settings["init_from"], "init_tokens": init_meta["tokens"] + init_meta.get("init_tokens", 0)}
          if init_meta else {})
     model.eval()

@@ -29,7 +29,7 @@ import pandas as pd
 
 from ttc.core.store import cached_table
 from ttc.models.lm import model_record
-from ttc.models.pretrain import PretrainConfig, batch_rows, tokenize
+from ttc.models.pretrain import PretrainConfig, batch_rows, training_documents
 from ttc.verifiers.reference import LikelihoodVerifier
 from ttc.world import synthetic as W
 from ttc.world.facts import OPERATOR_RANK, fact_steps
@@ -43,11 +43,13 @@ EXPOSURE_BINS = (0, 1, 4, 16, 64, 256, 1024, 4096, 16384)
 
 def exposures(train: list[W.Problem], tokenizer, config: PretrainConfig) -> Counter:
     """Times each fact's step was in a training batch of a model pretrained on `train` with `config`."""
-    docs = tokenize(train, tokenizer, config.block)
-    lengths = [len(d.ids) for d in docs]
-    draws = np.zeros(len(docs), dtype=np.int64)
+    docs = training_documents(train, tokenizer, config)
+    plain = [len(d.ids) for d in docs.plain]  # a retry document's attempts show facts too, but wrong and unlearned
+    retried = [len(d.ids) for d in docs.retried] if docs.retried is not None else plain
+    draws = np.zeros(len(train), dtype=np.int64)
     for step in range(config.steps):
-        for row in batch_rows(len(docs), lengths.__getitem__, step, config):
+        lengths = retried if config.retries_at(step) else plain
+        for row in batch_rows(len(train), lengths.__getitem__, step, config):
             np.add.at(draws, row, 1)
     counts: Counter = Counter()
     for problem, n in zip(train, draws.tolist()):

@@ -33,7 +33,8 @@ class Stage:
 WORLD = ("seed", "n_train", "n_val", "n_test", "families", "modulus", "modchain_ops", "addition_digits",
          "modchain_operators", "modchain_operator_share", "modchain_operator_zipf", "world", "math_source")
 LADDER = ("ladder", "policy", "pretrain_tokens", "pretrain_block", "pretrain_rows", "pretrain_lr",
-          "pretrain_lr_width_power", "pretrain_compile", "n_samples_policy", "n_samples_other", "temperature",
+          "pretrain_lr_width_power", "pretrain_compile", "pretrain_retry_share", "pretrain_retry_from",
+          "n_samples_policy", "n_samples_other", "temperature",
           "eval_batch_size", "max_new_tokens")
 SEED_STUDY = ("seed_study_policy_seeds", "seed_study_next_seeds")
 PRM = ("prm", "prm_kind", "prm_step_tag", "prm_good_token", "prm_bad_token", "prm_separator", "prm_trust_remote_code")

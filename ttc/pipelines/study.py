@@ -219,7 +219,8 @@ MODELS_KEYS = {k: k for k in ("world", "math_source", "policy", "prm", "prm_kind
 WORLD_KEYS = {k: k for k in ("n_train", "n_val", "n_test", "families", "modulus", "modchain_ops", "addition_digits",
                              "modchain_operators", "modchain_operator_share", "modchain_operator_zipf")}
 PRETRAIN_KEYS = {"tokens": "pretrain_tokens", "block": "pretrain_block", "rows": "pretrain_rows",
-                 "lr": "pretrain_lr", "lr_width_power": "pretrain_lr_width_power", "compile": "pretrain_compile"}
+                 "lr": "pretrain_lr", "lr_width_power": "pretrain_lr_width_power", "compile": "pretrain_compile",
+                 "retry_share": "pretrain_retry_share", "retry_from": "pretrain_retry_from"}
 EVAL_KEYS = {"n_samples_policy": "n_samples_policy", "n_samples_other": "n_samples_other",
              "temperature": "temperature", "batch_size": "eval_batch_size"}
 POOL_KEYS = {"n": "n_pool", "temperature": "pool_temperature"}

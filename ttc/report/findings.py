@@ -193,7 +193,34 @@ def findings_trials(t: dict | None) -> str:
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + world
             + _size_trials([r for r in t.get("sizes", []) if not variant_of_world(r)])
             + _variant_trials([r for r in t.get("sizes", []) if variant_of_world(r)])
-            + _facts_trials(t.get("facts", [])) + _quick_trials(t.get("quick", [])))
+            + _facts_trials(t.get("facts", [])) + _quick_trials(t.get("quick", [])) + _retry_trials(t.get("retry", [])))
+
+
+def _retry_trials(rows: list[dict]) -> str:
+    """Issue 33's retry documents on the policy, with notebook 06's context test (bench/trials/context.py)."""
+    if not rows:
+        return ""
+
+    def losses(r: dict) -> str:
+        return " / ".join(f"{_num(v, 3)} ({_num(r['loss_alone'][k], 3)})" if k != "0" else _num(v, 3)
+                          for k, v in _by_number(r["loss_by_attempts"]))
+
+    def recipe(r: dict) -> str:
+        return "; ".join(f"`{k}: {v}`" for k, v in r["recipe"].items()) or "the recipe before: rows of 128, no retries"
+
+    body = "\n".join(f"| {recipe(r)} | {r['seed']} | {r['tokens'] / 1e6:g}M | "
+                     + (f"{r['train_s']} s | {_num(r['final_val_loss'], 3)} | {_pct(r['last_quarter_fall'])} | "
+                        f"{_pct(r['greedy'])} | " if r["greedy"] is not None else "n/a | n/a | n/a | n/a | ")
+                     + f"{losses(r)} | {r['paired_ratio_max']:.1f}x |" for r in rows)
+    return ("\n\nThen retry documents (`pretrain_retry_share`, `ttc.world.mistakes`): a share of the training "
+            "problems written as one to four mistaken attempts, then the worked solution, so that the base has read "
+            "attempts before a solution; screened on the policy (`bench/trials/facts.py`, the adopted world), each "
+            "with notebook 06's context test (`bench/trials/context.py`) on the held-out revision trajectories of "
+            "the study before them: the loss per target token with 0-4 incorrect attempts in context, in brackets "
+            "the same targets after the question alone, and the largest ratio of the two.\n\n"
+            "| recipe | seed | D | train time | validation loss | its fall, last quarter | greedy | "
+            "loss by attempts in context (alone) | largest ratio |\n"
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + body)
 
 
 def _quick_trials(rows: list[dict]) -> str:
@@ -660,8 +687,9 @@ def summary_06(data: dict, record: dict, losses: pd.DataFrame, steps: pd.DataFra
     return {"budget": budget, "selector": selector, "policy_pass1": policy_pass1, "data": data,
             "revision_model": {"best_val_loss": record["best_val_loss"], "best_step": record["best_step"],
                                "steps": record["steps"]},
-            "context_loss": {m: {str(int(k)): _none_if_nan(v) for k, v in g.set_index("attempts_in_context")
-                                 ["loss_per_token"].items()} for m, g in losses.groupby("model")},
+            **{key: {m: {str(int(k)): _none_if_nan(v) for k, v in g.set_index("attempts_in_context")[column].items()}
+                     for m, g in losses.groupby("model")}
+               for key, column in (("context_loss", "loss_per_token"), ("context_loss_alone", "loss_alone"))},
             "pass1_by_step": {str(k): float(by_step[k]) for k in marks},
             "pass1_late": float(by_step[by_step.index > by_step.index.max() / 2].mean()),
             "flips": {k: _none_if_nan(v) for k, v in flip_rates.items()},
@@ -686,11 +714,20 @@ def findings_06(s: dict) -> str:
     lines.append(f"- Between consecutive attempts, {_pct(f['correct_to_incorrect'], 0)} of correct answers are revised "
                  f"into incorrect ones (the paper: about 38%) and {_pct(f['incorrect_to_correct'], 0)} of incorrect "
                  "ones into correct.")
-    loss = s["context_loss"]
+    loss, alone = s["context_loss"], s.get("context_loss_alone", {})
     if "revision model" in loss and "policy" in loss:
-        lines.append("- Loss per target token on held-out trajectories by incorrect attempts in context (0 to 4): "
-                     "revision model " + " / ".join(_num(v) for _, v in _by_number(loss["revision model"]))
-                     + ", the policy " + " / ".join(_num(v) for _, v in _by_number(loss["policy"])) + ".")
+        def by_count(model: str) -> str:
+            return " / ".join(_num(v, 3) + (f" ({_num(alone[model][k], 3)})" if k in alone.get(model, {}) and k != "0" else "")
+                              for k, v in _by_number(loss[model]))
+
+        lines.append("- Loss per target token on held-out trajectories by incorrect attempts in context (0 to 4; in "
+                     "brackets the same targets after the question alone): the policy " + by_count("policy")
+                     + "; the revision model " + by_count("revision model") + ".")
+        ratios = [loss["policy"][k] / alone["policy"][k] for k in loss["policy"]
+                  if k != "0" and alone.get("policy", {}).get(k) and loss["policy"][k] is not None]
+        if ratios:
+            lines.append(f"- With attempts in context the policy's loss on a target is at most {max(ratios):.1f}x its "
+                         "loss on the same target after the question alone.")
     v = s["versus"]
     seq, par = v.get(f"sequential, {sel}", {}), v.get(f"parallel, {sel}", {})
     mseq, mpar = v.get("sequential, majority vote", {}), v.get("parallel, majority vote", {})

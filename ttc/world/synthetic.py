@@ -131,6 +131,11 @@ class Family(Protocol):
         None when there is none (the solution is complete, or an earlier step is
         unreadable so nothing can follow from it)."""
 
+    def misstep(self, step: str, parsed: object, rng: random.Random) -> str:
+        """`step` (a right one) with a wrong result: the kind of slip a model makes (`ttc.world.mistakes`)."""
+
+    def answer(self, parsed: object, steps: list[str]) -> str:
+        """The answer a solution of these (well-formed) steps reaches, right or not."""
 
 
 
@@ -242,6 +247,16 @@ class ModChain:
             return None
         return f"{value:0{w}d}{op}{b:0{w}d}={self.apply(op, value, b, m):0{w}d}"
 
+    def misstep(self, step, parsed, rng):
+        # a wrong residue of the same width, as a wrong table look-up writes it
+        left, right = step.rsplit("=", 1)
+        m = parsed[2]
+        wrong = rng.choice([v for v in range(m) if v != int(right)])
+        return f"{left}={wrong:0{self.width(m)}d}"
+
+    def answer(self, parsed, steps):
+        return str(int(steps[-1].rsplit("=", 1)[1])) if steps else str(parsed[0])
+
 
 class ColumnAddition:
     """Add two n-digit numbers column by column from the right, carrying.
@@ -284,6 +299,16 @@ class ColumnAddition:
                 return None
             carry = int(last.group(4)) // 10
         return f"{top[i]}+{bottom[i]}+{carry}={int(top[i]) + int(bottom[i]) + carry}"
+
+    def misstep(self, step, parsed, rng):
+        # a wrong column sum (a digit misread or a carry dropped): any other sum of two digits and a carry
+        left, right = step.rsplit("=", 1)
+        return f"{left}={rng.choice([v for v in range(20) if v != int(right)])}"
+
+    def answer(self, parsed, steps):
+        # the last column's whole sum, then every other column's units digit, from the left
+        sums = [int(s.rsplit("=", 1)[1]) for s in steps]
+        return str(int(str(sums[-1]) + "".join(str(v % 10) for v in reversed(sums[:-1]))))
 
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (ModChain(), ColumnAddition())}
