@@ -262,3 +262,22 @@ def test_context_losses_pair_each_count_with_the_same_targets_after_the_question
     assert losses.loc[2, "loss_alone"] == pytest.approx(mean_loss(tiny_model, alone, token_loss, tokenizer.pad_token_id,
                                                                   False, 32))
     assert losses.loc[2, "loss_per_token"] != pytest.approx(losses.loc[2, "loss_alone"])
+
+
+def test_after_incorrect_compares_with_first_attempts_and_counts_repeats():
+    from ttc.methods.revisions import after_incorrect
+
+    # problem p: two chains; first attempts right in one of two (rate 0.5)
+    p = [[(False, "1"), (False, "1"), (True, "7")],  # step 1: after ["1"] wrong, repeats; step 2: after two wrong, right
+         [(True, "7"), (False, "2")]]  # step 1: its context holds a right answer: not counted
+    # problem q: one chain, its first attempt wrong (rate 0); one attempt after a wrong one, a new wrong answer
+    q = [[(False, None), (False, "3")]]
+    out = after_incorrect([p, q])
+    assert out["after_incorrect_attempts"] == 3
+    assert out["after_incorrect_correct"] == pytest.approx(1 / 3)
+    assert out["after_incorrect_first"] == pytest.approx((0.5 + 0.5 + 0.0) / 3)
+    assert out["after_incorrect_repeats"] == pytest.approx(1 / 3)  # None never counts as a repeat
+    # only the CONTEXT_ATTEMPTS most recent attempts are the context: an old right answer has left it
+    long = [[(True, "7")] + [(False, "1")] * CONTEXT_ATTEMPTS + [(False, "1")]]
+    assert after_incorrect([long])["after_incorrect_attempts"] == 1
+    assert math.isnan(after_incorrect([[[(True, "7")]]])["after_incorrect_correct"])

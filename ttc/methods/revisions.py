@@ -220,6 +220,28 @@ def revised_away(chains: list[list[bool]]) -> dict[str, float]:
             "incorrect_to_correct": flips[(False, True)] / wrong if wrong else float("nan")}
 
 
+def after_incorrect(chains: list[list[tuple[bool, str | None]]]) -> dict[str, float]:
+    """What a chain does after a context of only incorrect attempts (the `CONTEXT_ATTEMPTS` most recent): of the
+    attempts written after one, the share correct, against the first attempts of the same problems' chains (which
+    read no attempt: what an attempt that ignored its context would score, weighed the same), and the share that
+    repeats an answer of its context. A reviser that learns from its mistakes beats its first attempts there and
+    seldom repeats one. `chains`: per problem, its chains, each a list of (correct, answer) in step order."""
+    hits, first, repeats = [], [], []
+    for problem_chains in chains:
+        first_rate = float(np.mean([chain[0][0] for chain in problem_chains if chain]))
+        for chain in problem_chains:
+            for t in range(1, len(chain)):
+                context = chain[max(0, t - CONTEXT_ATTEMPTS):t]
+                if not any(ok for ok, _ in context):
+                    ok, answer = chain[t]
+                    hits.append(ok)
+                    first.append(first_rate)
+                    repeats.append(answer is not None and answer in {a for _, a in context})
+    mean = (lambda xs: float(np.mean(xs)) if xs else float("nan"))  # noqa: E731
+    return {"after_incorrect_attempts": len(hits), "after_incorrect_correct": mean(hits),
+            "after_incorrect_first": mean(first), "after_incorrect_repeats": mean(repeats)}
+
+
 # --------------------------------------------------------------------------
 # The revision model: its data, and its fine-tuning from the policy's checkpoint
 

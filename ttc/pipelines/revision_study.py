@@ -104,6 +104,15 @@ def flips(attempts: pd.DataFrame) -> dict[str, float]:
     return revised_away([c["correct"].tolist() for chains in chains_of(attempts).values() for c in chains])
 
 
+def context_effect(attempts: pd.DataFrame) -> dict[str, float]:
+    """`ttc.methods.revisions.after_incorrect` over every chain: does an attempt after only incorrect ones do better
+    than a first attempt, or repeat them?"""
+    from ttc.methods.revisions import after_incorrect
+
+    return after_incorrect([[list(zip(c["correct"].tolist(), c["answer"].tolist())) for c in chains]
+                            for chains in chains_of(attempts).values()])
+
+
 def sequential_vs_parallel(results: pd.DataFrame, selectors: list[str]) -> pd.DataFrame:
     """Fig. 6 right: per problem and budget, one chain of N (sequential) and N chains of one (parallel), for each
     selector."""

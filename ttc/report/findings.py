@@ -714,6 +714,14 @@ def findings_06(s: dict) -> str:
     lines.append(f"- Between consecutive attempts, {_pct(f['correct_to_incorrect'], 0)} of correct answers are revised "
                  f"into incorrect ones (the paper: about 38%) and {_pct(f['incorrect_to_correct'], 0)} of incorrect "
                  "ones into correct.")
+    if f.get("after_incorrect_attempts"):
+        better = f["after_incorrect_correct"] > f["after_incorrect_first"]
+        lines.append(f"- After a context of only incorrect attempts ({int(f['after_incorrect_attempts']):,} attempts), the next "
+                     f"is correct {_pct(f['after_incorrect_correct'])} of the time, against {_pct(f['after_incorrect_first'])} "
+                     f"for the same problems' first attempts, and repeats an answer of its context "
+                     f"{_pct(f['after_incorrect_repeats'], 0)} of the time: "
+                     + ("the incorrect attempts help it." if better else
+                        "the chain does not learn from its incorrect attempts; it is drawn back to them."))
     loss, alone = s["context_loss"], s.get("context_loss_alone", {})
     if "revision model" in loss and "policy" in loss:
         def by_count(model: str) -> str:
