@@ -12,6 +12,12 @@ from ttc.world import synthetic as W
 from ttc.world import text as T
 
 
+def retried(problems, tokenizer, block, share, seed=0):
+    """The problems' documents with a `share` of retries, at rows of `block` tokens."""
+    cfg = P.PretrainConfig(block=block, retry_share=share, retry_attempts=4, seed=seed)
+    return P.retry_documents(problems, P.tokenize(problems, tokenizer, block), tokenizer, cfg)
+
+
 def test_each_family_reads_its_answer_off_its_steps(splits):
     for p in splits["train"]:
         family = W.FAMILIES[p.family]
@@ -48,7 +54,7 @@ def test_a_mistaken_attempt_slips_once_computes_on_from_the_slip_and_answers_wro
 
 def test_retry_documents_are_revision_trajectories_with_loss_on_the_solution_only(tokenizer, splits):
     problems = splits["train"][:80]
-    docs = P.tokenize(problems, tokenizer, 256, retry_share=1.0, retry_attempts=4, seed=5)
+    docs = retried(problems, tokenizer, 256, 1.0, seed=5)
     counts = []
     for p, d in zip(problems, docs):
         context = tokenizer.decode(d.ids[:d.n_prompt].tolist(), skip_special_tokens=True)
@@ -64,23 +70,23 @@ def test_retry_documents_are_revision_trajectories_with_loss_on_the_solution_onl
     # none only where even one attempt would not fit the row (16-step chains here) or none could be drawn wrong
     assert max(counts) <= 4 and np.mean(np.array(counts) >= 1) > 0.8 and len(set(counts)) > 2
     # a seed draws its own attempts; a share of none leaves every document as it was
-    again = P.tokenize(problems, tokenizer, 256, retry_share=1.0, retry_attempts=4, seed=5)
-    other = P.tokenize(problems, tokenizer, 256, retry_share=1.0, retry_attempts=4, seed=6)
+    again = retried(problems, tokenizer, 256, 1.0, seed=5)
+    other = retried(problems, tokenizer, 256, 1.0, seed=6)
     assert all(np.array_equal(a.ids, b.ids) for a, b in zip(docs, again))
     assert not all(np.array_equal(a.ids, b.ids) for a, b in zip(docs, other))
     plain = P.tokenize(problems, tokenizer, 256)
-    assert all(np.array_equal(a.ids, b.ids) for a, b in zip(plain, P.tokenize(problems, tokenizer, 256, 0.0, 4, 5)))
+    assert all(np.array_equal(a.ids, b.ids) for a, b in zip(plain, retried(problems, tokenizer, 256, 0.0, seed=5)))
 
 
 def test_a_retry_share_writes_that_share_and_drops_attempts_that_do_not_fit(tokenizer, splits):
     problems = splits["train"]
     plain = P.tokenize(problems, tokenizer, 256)
-    half = P.tokenize(problems, tokenizer, 256, retry_share=0.5, seed=0)
+    half = retried(problems, tokenizer, 256, 0.5)
     drawn = np.mean([bool(a) for a in P.retry_contexts(problems, 0.5, 4, seed=0)])
-    retried = np.mean([d.n_prompt > p.n_prompt for d, p in zip(half, plain)])
-    assert 0.4 < drawn < 0.6 and 0.3 < retried <= drawn  # the longest chains here (16 steps) fit no attempt in 256 tokens
+    share = np.mean([d.n_prompt > p.n_prompt for d, p in zip(half, plain)])
+    assert 0.4 < drawn < 0.6 and 0.3 < share <= drawn  # the longest chains here (16 steps) fit no attempt in 256 tokens
     longest_plain = max(len(d.ids) for d in plain)
-    tight = P.tokenize(problems, tokenizer, longest_plain, retry_share=1.0, seed=0)
+    tight = retried(problems, tokenizer, longest_plain, 1.0)
     assert max(len(d.ids) for d in tight) <= longest_plain  # oldest attempts dropped, down to a plain document
 
 

@@ -411,10 +411,11 @@ def context_losses(models: dict[str, object], items: list[Trajectory], problems:
         chosen = [t for t in items if len(t.context) == k][:per_count]
         examples = sft_examples(chosen, problems, tokenizer, max_positions)
         alone = sft_examples([Trajectory(t.problem_id, (), t.target) for t in chosen], problems, tokenizer,
-                             max_positions)
+                             max_positions) if k else examples  # with no attempts, the same examples
         for name, model in models.items():
-            loss, loss_alone = ((mean_loss(model, e, token_loss, tokenizer.pad_token_id, False, 32) if e else float("nan"))
-                                for e in (examples, alone))
+            loss = mean_loss(model, examples, token_loss, tokenizer.pad_token_id, False, 32) if examples else float("nan")
+            loss_alone = (mean_loss(model, alone, token_loss, tokenizer.pad_token_id, False, 32) if alone else
+                          float("nan")) if k else loss
             rows.append({"model": name, "attempts_in_context": k, "loss_per_token": loss, "loss_alone": loss_alone,
                          "trajectories": len(examples)})
     return pd.DataFrame(rows)

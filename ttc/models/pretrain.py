@@ -156,27 +156,33 @@ class Document:
     n_prompt: int  # leading tokens without loss (<bos> and the prompt)
 
 
-def tokenize(problems: list[W.Problem], tokenizer, block: int, retry_share: float = 0.0, retry_attempts: int = 4,
-             seed: int = 0) -> list[Document]:
-    """One document per problem (the i-th of `problems` is the i-th document, so exposures replay by index):
-    <bos> prompt solution <eos>, or for a `retry_share` of them, drawn by `seed`, a retry document (see
-    `PretrainConfig.retry_share`): <bos> the revision prompt with mistaken attempts, then solution <eos>."""
+def tokenize(problems: list[W.Problem], tokenizer, block: int) -> list[Document]:
+    """One document per problem, <bos> prompt solution <eos> (the i-th of `problems` is the i-th document, so
+    exposures replay by index)."""
     prompts = tokenizer([W.prompt(p) for p in problems])["input_ids"]  # with <bos>
     solutions = tokenizer([T.solution_text(p.steps, p.answer) for p in problems], add_special_tokens=False)["input_ids"]
     docs = [Document(np.array(pr + so + [tokenizer.eos_token_id], dtype=np.int64), len(pr))
             for pr, so in zip(prompts, solutions)]
-    for i, attempts in enumerate(retry_contexts(problems, retry_share, retry_attempts, seed)):
-        while attempts:
-            context = tokenizer(T.attempts_context(problems[i].question, attempts))["input_ids"]
-            if len(context) + len(solutions[i]) + 1 <= block:
-                docs[i] = Document(np.array(context + solutions[i] + [tokenizer.eos_token_id], dtype=np.int64),
-                                   len(context))
-                break
-            attempts = attempts[1:]  # too long for a row: the oldest goes, as a revision chain drops it
     longest = max(len(d.ids) for d in docs)
     if longest > block:
         raise ConfigError(f"PretrainConfig.block={block} is shorter than the longest document "
                           f"({longest} tokens); raise block or lower the world's level ranges")
+    return docs
+
+
+def retry_documents(problems: list[W.Problem], plain: list[Document], tokenizer, cfg: PretrainConfig) -> list[Document]:
+    """`plain` (`tokenize`'s documents of `problems`) with a `cfg.retry_share` of them, drawn by `cfg.seed`, made
+    retry documents (see `PretrainConfig.retry_share`): <bos> the revision prompt with mistaken attempts, then the
+    same solution <eos>, as many attempts as fit a row."""
+    docs = list(plain)
+    for i, attempts in enumerate(retry_contexts(problems, cfg.retry_share, cfg.retry_attempts, cfg.seed)):
+        target = plain[i].ids[plain[i].n_prompt:]  # solution <eos>
+        while attempts:
+            context = tokenizer(T.attempts_context(problems[i].question, attempts))["input_ids"]
+            if len(context) + len(target) <= cfg.block:
+                docs[i] = Document(np.concatenate([np.array(context, dtype=np.int64), target]), len(context))
+                break
+            attempts = attempts[1:]  # too long for a row: the oldest goes, as a revision chain drops it
     return docs
 
 
@@ -195,8 +201,7 @@ class TrainingDocuments:
 
 def training_documents(train: list[W.Problem], tokenizer, cfg: PretrainConfig) -> TrainingDocuments:
     plain = tokenize(train, tokenizer, cfg.block)
-    retried = tokenize(train, tokenizer, cfg.block, cfg.retry_share, cfg.retry_attempts, cfg.seed) if cfg.retry_share else None
-    return TrainingDocuments(plain, retried, cfg)
+    return TrainingDocuments(plain, retry_documents(train, plain, tokenizer, cfg) if cfg.retry_share else None, cfg)
 
 
 def retry_contexts(problems: list[W.Problem], share: float, max_attempts: int, seed: int) -> list[list[str]]:

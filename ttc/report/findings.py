@@ -196,14 +196,17 @@ def findings_trials(t: dict | None) -> str:
             + _facts_trials(t.get("facts", [])) + _quick_trials(t.get("quick", [])) + _retry_trials(t.get("retry", [])))
 
 
+def _losses_by_attempts(loss: dict, alone: dict) -> str:
+    """Loss per target token by attempts in context (0-4), each count but none with the same targets' loss after the
+    question alone in brackets (where recorded): `ttc.methods.revisions.context_losses`."""
+    return " / ".join(_num(v, 3) + (f" ({_num(alone[k], 3)})" if k in alone and k != "0" else "")
+                      for k, v in _by_number(loss))
+
+
 def _retry_trials(rows: list[dict]) -> str:
     """Issue 33's retry documents on the policy, with notebook 06's context test (bench/trials/context.py)."""
     if not rows:
         return ""
-
-    def losses(r: dict) -> str:
-        return " / ".join(f"{_num(v, 3)} ({_num(r['loss_alone'][k], 3)})" if k != "0" else _num(v, 3)
-                          for k, v in _by_number(r["loss_by_attempts"]))
 
     def recipe(r: dict) -> str:
         return "; ".join(f"`{k}: {v}`" for k, v in r["recipe"].items()) or "the recipe before: rows of 128, no retries"
@@ -211,7 +214,8 @@ def _retry_trials(rows: list[dict]) -> str:
     body = "\n".join(f"| {recipe(r)} | {r['seed']} | {r['tokens'] / 1e6:g}M | "
                      + (f"{r['train_s']} s | {_num(r['final_val_loss'], 3)} | {_pct(r['last_quarter_fall'])} | "
                         f"{_pct(r['greedy'])} | " if r["greedy"] is not None else "n/a | n/a | n/a | n/a | ")
-                     + f"{losses(r)} | {r['paired_ratio_max']:.1f}x |" for r in rows)
+                     + f"{_losses_by_attempts(r['loss_by_attempts'], r['loss_alone'])} | {r['paired_ratio_max']:.1f}x |"
+                     for r in rows)
     return ("\n\nThen retry documents (`pretrain_retry_share`, `ttc.world.mistakes`): a share of the training "
             "problems written as one to four mistaken attempts, then the worked solution, so that the base has read "
             "attempts before a solution; screened on the policy (`bench/trials/facts.py`, the adopted world), each "
@@ -724,13 +728,10 @@ def findings_06(s: dict) -> str:
                         "the chain does not learn from its incorrect attempts; it is drawn back to them."))
     loss, alone = s["context_loss"], s.get("context_loss_alone", {})
     if "revision model" in loss and "policy" in loss:
-        def by_count(model: str) -> str:
-            return " / ".join(_num(v, 3) + (f" ({_num(alone[model][k], 3)})" if k in alone.get(model, {}) and k != "0" else "")
-                              for k, v in _by_number(loss[model]))
-
         lines.append("- Loss per target token on held-out trajectories by incorrect attempts in context (0 to 4; in "
-                     "brackets the same targets after the question alone): the policy " + by_count("policy")
-                     + "; the revision model " + by_count("revision model") + ".")
+                     "brackets the same targets after the question alone): the policy "
+                     + _losses_by_attempts(loss["policy"], alone.get("policy", {})) + "; the revision model "
+                     + _losses_by_attempts(loss["revision model"], alone.get("revision model", {})) + ".")
         ratios = [loss["policy"][k] / alone["policy"][k] for k in loss["policy"]
                   if k != "0" and alone.get("policy", {}).get(k) and loss["policy"][k] is not None]
         if ratios:
