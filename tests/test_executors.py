@@ -110,3 +110,19 @@ def test_the_executor_is_a_study_parameter(tmp_path, monkeypatch):
         ExecutorConfig(executor="mpi")
     with pytest.raises(ConfigError, match="ray_address='auto' is set but executor='local'"):
         ExecutorConfig(ray_address="auto")
+
+
+@pytest.mark.parametrize("address, says", [
+    ("garbage", r"give '' \(a local Ray instance\), 'auto'"),
+    ("head:", "give ''"),
+    ("http://head:6379", "give ''"),
+    ("ray://127.0.0.1:1", r"Ray Client \(ray://\) needs `ray\[client\]`, which is not installed"),
+])
+def test_a_ray_address_is_checked_before_any_work(tmp_path, monkeypatch, address, says):
+    from ttc.pipelines.study import Study, profile_params
+
+    monkeypatch.setenv("TTC_DATA_ROOT", str(tmp_path))
+    with pytest.raises(ConfigError, match=f"ray_address={address!r} is not an address .*{says}"):
+        Study.from_params(profile_params("tiny") | {"executor": "ray", "ray_address": address})
+    for fine in ("", "auto", "head:6379", "10.0.0.2:6379", "node-1.cluster.local:6379"):
+        assert ExecutorConfig(executor="ray", ray_address=fine).ray_address == fine

@@ -1,5 +1,7 @@
 """MATH-style problems from a local file, the last boxed answer, and grading with math-verify (no network)."""
 
+import json
+
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -66,3 +68,51 @@ def test_offline_a_missing_data_set_is_one_clear_error():
                         "    load_problems('nobody/no-such-math-set')\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
     assert out.startswith("MissingResource") and "nobody/no-such-math-set" in out
     assert "HF_HUB_OFFLINE=1 (now '1')" in out and "HF_HOME" in out and "local parquet or JSON" in out
+
+
+def rows(n=3, **change):
+    base = [{"problem": f"{i}+1?", "solution": "s", "answer": str(i + 1), "level": 1, "subject": "Algebra",
+             "unique_id": f"t/{i}"} for i in range(n)]
+    for i, fields in change.items():
+        base[int(i.removeprefix("row"))].update(fields)
+    return base
+
+
+@pytest.mark.parametrize("answer", [None, float("nan"), "", "  "])
+def test_a_null_or_empty_gold_answer_is_refused_naming_its_row(tmp_path, answer):
+    path = tmp_path / "math.parquet"
+    pd.DataFrame(rows(row1={"answer": answer})).to_parquet(path)
+    with pytest.raises(ConfigError, match=r"math.parquet', row 1 \(id 't/1'\): its answer is .* gold answer"):
+        load_problems(str(path))
+    path = tmp_path / "math.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows(row2={"answer": None})))
+    with pytest.raises(ConfigError, match=r"row 2 \(id 't/2'\): its answer is null"):
+        load_problems(str(path))
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("math.parquet", b"", r"math.parquet is not a readable parquet file"),
+    ("math.parquet", b"PAR1garbage", r"math.parquet is not a readable parquet file"),
+    ("math.json", b"", r"math.json is not JSON"),
+    ("math.json", b'{"a": 1', r"math.json is not JSON"),
+    ("math.json", b'"text"', r"math.json holds a JSON str"),
+    ("math.jsonl", b'{"problem": "a"}\n{"problem": "b", "answer": "\xff\xfe"}\n', r"math.jsonl: line 2 is not UTF-8"),
+    ("math.jsonl", b'{"problem": "a"}\n{"problem": "b", "ans', r"math.jsonl: line 2 is not JSON"),
+    ("math.jsonl", b'{"problem": "a"}\n\n[1, 2]\n', r"math.jsonl: line 3 is a JSON list"),
+    ("math.jsonl", b"", r"has no problems \(0 rows\)"),
+])
+def test_a_bad_data_file_is_named_with_its_line(tmp_path, name, data, message):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match=message):
+        load_problems(str(path))
+
+
+def test_a_zero_row_file_is_refused_before_any_model_loads(tmp_path):
+    path = tmp_path / "math.parquet"
+    pd.DataFrame(rows()).iloc[:0].to_parquet(path)
+    with pytest.raises(ConfigError, match=r"has no problems \(0 rows\)"):
+        load_problems(str(path))
+    path = tmp_path / "math.json"
+    pd.DataFrame(rows()).to_json(path)  # pandas' own JSON (columns) reads back
+    assert [p.answer for p in load_problems(str(path))] == ["1", "2", "3"]

@@ -139,6 +139,47 @@ def test_make_reruns_the_notebook_whose_artifact_is_deleted_or_damaged(tmp_path)
     assert not (executed / "01_x.ipynb").exists()
 
 
+WRONG_SHAPES = ["[1, 2]", '"str"', "null", "3", '{"files": 3}', '{"settings": {}}', '{"files": {}}',
+                '{"settings": {}, "files": [1]}', '{"settings": {}, "files": {"t.parquet": [1]}}',
+                '{"settings": {}, "files": {}, "inputs": [1]}', "{not json", ""]
+
+
+@pytest.mark.parametrize("text", WRONG_SHAPES + ["\udcff binary"])
+def test_a_manifest_of_any_wrong_shape_is_damage_named_by_its_path_and_rebuilt(tmp_path, text):
+    path, calls = tmp_path / "t.parquet", []
+    S.write_table(path, table(), {"a": 1})
+    manifest = S.manifest_path(path)
+    if text.startswith("\udcff"):
+        manifest.write_bytes(b"\xff\xfe\x00binary")
+    else:
+        manifest.write_text(text)
+    with pytest.raises(S.CorruptArtifact, match=f"{manifest} is damaged"):
+        S.read_table(path, {"a": 1})
+    assert S.artifact_status(path) == "corrupt"
+    with pytest.warns(UserWarning, match="rebuilding"):
+        S.cached_table(path, {"a": 1}, lambda: calls.append(1) or table())
+    assert calls == [1] and S.read_table(path, {"a": 1}).equals(table())
+
+
+@pytest.mark.parametrize("text", WRONG_SHAPES + ['{"artifacts": [1]}', '{"artifacts": {"x": 1}}'])
+def test_make_reruns_a_notebook_whose_run_record_or_input_manifest_has_a_wrong_shape(tmp_path, text):
+    executed = tmp_path / "notebooks"
+    executed.mkdir()
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    S.write_table(a, table(), {})
+    S.write_table(b, table(), {})
+    for name, paths in (("01_x", [a]), ("02_y", [b])):
+        (executed / f"{name}.ipynb").write_text("{}")
+        (executed / f"{name}.artifacts.json").write_text(json.dumps({"artifacts": {str(p): "wrote" for p in paths}}))
+    (executed / "01_x.artifacts.json").write_text(text)  # a damaged run record
+    S.manifest_path(b).write_text(text)  # an input whose manifest is damaged
+    out = subprocess.run([sys.executable, "-m", "ttc.core.store", "check", str(executed)], capture_output=True,
+                         text=True, check=True).stdout
+    assert "01_x.ipynb runs again: its run record is damaged" in out
+    assert f"02_y.ipynb runs again: {b} is corrupt" in out
+    assert not (executed / "01_x.ipynb").exists() and not (executed / "02_y.ipynb").exists()
+
+
 def test_figures_carry_their_settings_inside(tmp_path):
     import matplotlib
 

@@ -84,6 +84,17 @@ def test_papermills_arguments_are_read_as_papermill_reads_them():
         V.papermill_parameters(["-p", "seed"])
 
 
+def test_a_parameters_file_that_is_not_yaml_is_named_with_its_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: 1\nbudgets: [4, 16\nn_pool: 8\n")
+    with pytest.raises(ConfigError, match=f"PARAMS: -f the file '{bad}' is not YAML at line 3, column 7"):
+        V.papermill_parameters(["-f", str(bad)])
+    with pytest.raises(ConfigError, match="PARAMS: -y '{a: \\[1' is not YAML at line 1"):
+        V.papermill_parameters(["-y", "{a: [1"])
+    with pytest.raises(ConfigError, match="-f the file '.*absent.yaml' cannot be read \\(No such file"):
+        V.papermill_parameters(["-f", str(tmp_path / "absent.yaml")])
+
+
 def test_make_reruns_only_the_notebooks_a_variant_changes_each_in_its_folder(roots):
     import yaml
 

@@ -20,3 +20,8 @@ __version__ = "0.1.0"
 from ttc.core import determinism as _determinism
 
 _determinism.pin()
+
+# A notebook's kernel ends with the papermill or Jupyter server that started it, even while busy in C.
+from ttc.core import lifetime as _lifetime
+
+_lifetime.kernel_dies_with_its_parent()

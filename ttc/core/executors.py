@@ -18,14 +18,16 @@ For the project's models that costs milliseconds a chunk (`make bench`); a multi
 once per task, where an actor holding it would pay (not built: see the README's Ray section).
 
 Set-ups (README): one machine (`ray_address: ""` starts a local instance with every core), or a cluster
-(`ray_address: auto` on a node of it, or `ray://head:10001`) whose nodes share the filesystem that holds `data/`
-and have this project installed.
+(`ray_address: auto`, or the head's `HOST:6379`, on a node of it) whose nodes share the filesystem that holds
+`data/` and have this project installed. Ray Client addresses (`ray://`) are refused: `ray[client]` is not
+installed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +42,13 @@ from ttc.core.config import ConfigError, check_fields, check_range
 from ttc.core.store import partial_dir, reusable, write_table
 
 
+_HOST_PORT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:\d{1,5}")  # a Ray head's GCS, e.g. head:6379
+
+
 @dataclass(frozen=True)
 class ExecutorConfig:
     executor: Literal["local", "ray"] = "local"
-    ray_address: str = ""  # "": start a local Ray instance; else connect ("auto", "ray://host:10001")
+    ray_address: str = ""  # "": start a local Ray instance; else connect from a node ("auto", "HOST:6379")
     ray_task_cpus: float = 1.0  # CPUs (so torch threads) per task
     ray_task_gpus: float = 0.0  # GPUs per task (real models on a GPU cluster: 1)
     ray_max_retries: int = 3  # times Ray reruns a task whose worker died
@@ -53,6 +58,14 @@ class ExecutorConfig:
         check_range(self, "ray_task_cpus", 0.0)
         check_range(self, "ray_task_gpus", 0.0)
         check_range(self, "ray_max_retries", 0)
+        if self.ray_address and self.ray_address != "auto" and not _HOST_PORT.fullmatch(self.ray_address):
+            client = self.ray_address.startswith("ray://")
+            raise ConfigError(
+                f"ray_address={self.ray_address!r} is not an address this project can connect to: "
+                + ("Ray Client (ray://) needs `ray[client]`, which is not installed; run the notebooks on a node of "
+                   "the cluster with ray_address='auto' or 'HEAD:6379'" if client else
+                   "give '' (a local Ray instance), 'auto' (the cluster this node belongs to) or the head's "
+                   "'HOST:PORT' (e.g. 'head:6379')"))
         if self.executor == "local" and self.ray_address:
             raise ConfigError(f"ray_address={self.ray_address!r} is set but executor='local': use executor='ray' to "
                               "run on that cluster, or leave ray_address empty")

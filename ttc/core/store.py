@@ -162,11 +162,54 @@ def _write_bytes(path: Path, data: bytes) -> None:
 _touched: dict[str, str] = {}
 
 
-def _digest(path: Path) -> str | None:
-    """The content hash of a finished artifact: of the sizes and SHA-256s its manifest records (None without one)."""
+class DamagedRecord(ValueError):
+    """A manifest or run record that is not what the study writes: not JSON, or JSON of another shape."""
+
+
+def _is_file_entry(entry: Any) -> bool:
+    return isinstance(entry, dict) and set(entry) == {"bytes", "sha256"}
+
+
+def read_manifest(path: Path) -> dict:
+    """An artifact's manifest, checked for the shape `_manifest_bytes` writes: an object whose `files` maps
+    names to sizes and hashes, with `settings`, and `inputs` (when there) mapping names to hashes. Anything else
+    (other JSON, text, bytes) raises DamagedRecord, which says what is wrong; a missing file raises OSError."""
+    manifest = manifest_path(path)
     try:
-        files = json.loads(manifest_path(path).read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError):
+        record = json.loads(manifest.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DamagedRecord(f"not JSON ({e})") from None
+    if not isinstance(record, dict):
+        raise DamagedRecord(f"a JSON {type(record).__name__}, not an object")
+    missing = {"files", "settings"} - set(record)
+    if missing:
+        raise DamagedRecord(f"no {' or '.join(sorted(missing))} key")
+    files, inputs = record["files"], record.get("inputs") or {}
+    if not isinstance(files, dict) or not all(_is_file_entry(v) for v in files.values()):
+        raise DamagedRecord("its files are not names with sizes and hashes")
+    if not isinstance(inputs, dict) or not all(isinstance(v, str) for v in inputs.values()):
+        raise DamagedRecord("its inputs are not names with hashes")
+    return record
+
+
+def read_run_record(path: Path) -> dict[str, str]:
+    """A notebook's run record (`write_run_record`): the paths it read or wrote, checked for that shape."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DamagedRecord(f"not JSON ({e})") from None
+    artifacts = record.get("artifacts") if isinstance(record, dict) else None
+    if not isinstance(artifacts, dict) or not all(isinstance(v, str) for v in artifacts.values()):
+        raise DamagedRecord("not an object whose artifacts map paths to roles")
+    return artifacts
+
+
+def _digest(path: Path) -> str | None:
+    """The content hash of a finished artifact: of the sizes and SHA-256s its manifest records (None without one,
+    or with a damaged one)."""
+    try:
+        files = read_manifest(path)["files"]
+    except (OSError, DamagedRecord):
         return None
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
@@ -281,12 +324,11 @@ def check_artifact(path: Path, settings: Any = ANY, what: str = "artifact", made
         raise MissingArtifact(f"{what} {path} has no manifest ({manifest.name}): it was never finished; "
                               f"remove it and {how}")
     try:
-        record = json.loads(manifest.read_text())
-        files = record["files"]
-    except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as e:
+        record = read_manifest(path)
+    except DamagedRecord as e:
         raise CorruptArtifact(f"{what} {path}: its manifest {manifest} is damaged ({e}); remove {path} and "
                               f"{how}") from None
-    if _files(path) != files:
+    if _files(path) != record["files"]:
         raise CorruptArtifact(f"{what} {path} is damaged: its files no longer match the sizes and SHA-256 "
                               f"recorded when it was written; remove it and {how}")
     if settings is not ANY and record.get("numerics") != determinism.numerics():
@@ -315,7 +357,7 @@ def artifact_status(path: Path) -> str:
         return "corrupt"
     except MissingArtifact:
         return "missing"
-    return "out of date" if _changed_inputs(json.loads(manifest_path(path).read_text())) else "ok"
+    return "out of date" if _changed_inputs(read_manifest(path)) else "ok"
 
 
 def remove_artifact(path: Path) -> None:
@@ -445,9 +487,9 @@ def stale_notebooks(folder: Path) -> list[tuple[Path, str]]:
     out = []
     for record in sorted(Path(folder).rglob("*.artifacts.json")):
         try:
-            artifacts = json.loads(record.read_text())["artifacts"]
-        except (json.JSONDecodeError, KeyError):
-            out.append((record, "its run record is damaged"))
+            artifacts = read_run_record(record)
+        except DamagedRecord as e:
+            out.append((record, f"its run record is damaged ({e})"))
             continue
         for p in artifacts:
             status = artifact_status(Path(p))

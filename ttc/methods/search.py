@@ -34,7 +34,7 @@ from ttc.models.sampling import Sampler
 from ttc.verifiers.scorer import Scorer
 from ttc.verifiers.selection import select
 from ttc.world import synthetic as W
-from ttc.world.protocol import SYNTHETIC, World
+from ttc.world.protocol import SYNTHETIC, World, grading_record
 from ttc.world.text import solution_lines
 
 
@@ -182,10 +182,12 @@ def _results(problems: list, finals: dict[str, list[tuple[list[str], float]]],
         texts = [world.separator.join(lines) for lines, _ in finals[p.id]]
         scores = [s for _, s in finals[p.id]]
         answer = select("weighted", [world.answer(t) for t in texts], scores)
+        verdict = world.verdict(p, answer)
         rows.append({"problem_id": p.id, "method": cfg.name, "budget": cfg.budget, "n_beams": cfg.n_beams,
                      "beam_width": cfg.width if cfg.method != "best_of_n" else 0, "lookahead": cfg.lookahead,
-                     "answer": answer, "correct": world.correct(p, answer),
-                     "texts": texts, "scores": scores, "rounds": rounds.get(p.id, 1), **counts[p.id].as_dict()})
+                     "answer": answer, "correct": verdict.correct,
+                     "texts": texts, "scores": scores, "rounds": rounds.get(p.id, 1), **counts[p.id].as_dict(),
+                     **grading_record(world, verdict)})
     return pd.DataFrame(rows)
 
 

@@ -23,7 +23,7 @@ from ttc.core.executors import build_in_chunks, chunk_seed
 from ttc.core.executors import ledgers_of
 from ttc.models.sampling import Sampler
 from ttc.world import synthetic as W
-from ttc.world.protocol import SYNTHETIC, World
+from ttc.world.protocol import SYNTHETIC, World, grading_record
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,10 @@ def _sample_chunk(sampler: Sampler, problems: list, cfg: PoolConfig, seed: int, 
     for p, completions in zip(problems, samples):
         for k, c in enumerate(completions):
             answer = world.answer(c.text)
+            verdict = world.verdict(p, answer)
             rows.append({"problem_id": p.id, "sample": k, "text": c.text, "answer": answer,
-                         "correct": world.correct(p, answer), "n_tokens": c.n_tokens, "stop": c.stop})
+                         "correct": verdict.correct, "n_tokens": c.n_tokens, "stop": c.stop,
+                         **grading_record(world, verdict)})
     return pd.DataFrame(rows)
 
 

@@ -51,8 +51,17 @@ def papermill_parameters(args: list[str]) -> dict[str, Any]:
         elif flag in ("-y", "--parameters_yaml", "-f", "--parameters_file"):
             if i + 1 >= len(args):
                 raise ConfigError(f"PARAMS: {flag} needs a value")
-            text = Path(args[i + 1]).read_text() if flag in ("-f", "--parameters_file") else args[i + 1]
-            given = yaml.safe_load(text) or {}
+            source = f"the file {args[i + 1]!r}" if flag in ("-f", "--parameters_file") else repr(args[i + 1])
+            try:
+                text = Path(args[i + 1]).read_text() if flag in ("-f", "--parameters_file") else args[i + 1]
+                given = yaml.safe_load(text) or {}
+            except OSError as e:
+                raise ConfigError(f"PARAMS: {flag} {source} cannot be read ({e.strerror})") from None
+            except (yaml.YAMLError, UnicodeDecodeError) as e:
+                where = getattr(e, "problem_mark", None)
+                at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+                problem = getattr(e, "problem", None) or type(e).__name__
+                raise ConfigError(f"PARAMS: {flag} {source} is not YAML{at} ({problem})") from None
             if not isinstance(given, dict):
                 raise ConfigError(f"PARAMS: {flag} {args[i + 1]!r} must give a mapping of parameter names to values")
             out.update(given)

@@ -8,7 +8,7 @@ and no per-step truth, so analyses that need one say so and are skipped).
 
 Use: `world = SyntheticWorld()` (the default everywhere) or `MathWorld(tokenizer)`; then `world.prompt(p)`,
 `world.steps(text)`, `world.render(prompt, steps)`, `world.finished(steps)`, `world.answer(text)`,
-`world.correct(problem, answer)`; the sampler stops a step at `world.separator`.
+`world.correct(problem, answer)` (`world.verdict`: with whether it was decided); the sampler stops a step at `world.separator`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Protocol
 from ttc.world import math500 as M
 from ttc.world import synthetic as W
 from ttc.world import text as T
+from ttc.world.math_grading import Verdict
 
 
 class World(Protocol):
@@ -41,6 +42,15 @@ class World(Protocol):
     def answer(self, text: str) -> str | None: ...
 
     def correct(self, problem, answer: str | None) -> bool: ...
+
+    def verdict(self, problem, answer: str | None) -> Verdict:
+        """`correct`, with whether it was decided and why not (`ttc.world.math_grading.Verdict`)."""
+
+
+def grading_record(world: World, verdict: Verdict) -> dict:
+    """What a table row records of a grade beyond `correct`: nothing where grading is exact, and where it is not
+    (MATH) the `grading` note, empty for a decided grade, else why it was left undecided."""
+    return {} if world.grades_by_equality else {"grading": verdict.note}
 
 
 class SyntheticWorld:
@@ -71,6 +81,9 @@ class SyntheticWorld:
 
     def correct(self, problem: W.Problem, answer: str | None) -> bool:
         return answer is not None and answer == problem.answer
+
+    def verdict(self, problem: W.Problem, answer: str | None) -> Verdict:
+        return Verdict(self.correct(problem, answer), True, "no answer" if answer is None else "")
 
 
 class MathWorld:
@@ -107,6 +120,9 @@ class MathWorld:
 
     def correct(self, problem: M.MathProblem, answer: str | None) -> bool:
         return M.equivalent(problem.answer, answer)
+
+    def verdict(self, problem: M.MathProblem, answer: str | None) -> Verdict:
+        return M.verdict(problem.answer, answer)
 
 
 SYNTHETIC = SyntheticWorld()
