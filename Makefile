@@ -32,7 +32,7 @@ endif
 DATA := $(or $(TTC_DATA_ROOT),data)
 PACKAGE := $(wildcard ttc/*.py ttc/*/*.py)
 
-.PHONY: help setup reproduce notebooks seed-study variants remove-variant readme test test-browser browser-deps bench lab clean-profile verify golden
+.PHONY: help setup reproduce locked-reproduce notebooks seed-study locked-seed-study claims-seeds variants remove-variant readme test test-browser browser-deps bench lab clean-profile verify golden
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -72,14 +72,32 @@ RUN_NOTEBOOKS = rules=$$(mktemp -d) && trap 'rm -rf $$rules' EXIT && \
 
 # First, any executed notebook whose artifacts (listed beside it) were deleted, damaged or rebuilt since it ran
 # is removed, so that it runs again and rebuilds them, and so do the notebooks after it.
+# One run at a time in a profile's folder (ttc.core.run_lock): a second one stops at once, naming the first.
+LOCKED = TTC_RUN_COMMAND="make $@ PROFILE=$(PROFILE)" $(BIN)/python -m ttc.core.run_lock $(DATA)/$(PROFILE) -- \
+	$(MAKE) --no-print-directory PROFILE=$(PROFILE)
+
 reproduce: params/$(PROFILE).yaml | $(STAMP)  ## run every notebook in order (PROFILE=full|quick|tiny; PARAMS="-p name value" for a variant)
+	@$(LOCKED) locked-reproduce
+
+locked-reproduce:
 	$(BIN)/python -m ttc.core.store check $(DATA)/$(PROFILE)
 	@$(call RUN_NOTEBOOKS,reproduce)
 	@$(BIN)/python -m ttc.pipelines.variants where $(PROFILE) -- $(PARAMS)
 
 # Outside reproduce's chain (its name has no number): the policy and the next size at several training seeds.
 seed-study: params/$(PROFILE).yaml | $(STAMP)  ## the seed study (PROFILE=...): over 1 h at the full profile
+	@$(LOCKED) locked-seed-study
+
+locked-seed-study:
 	@$(call RUN_NOTEBOOKS,seed_study)
+
+# Outside reproduce's chain: notebooks 02-07 again on the policy at other training seeds (ttc.report.claims.POLICY_SEEDS,
+# each a variant beside the study, trained first where the seed study has not), so that the README's claims table says
+# at how many seeds each finding holds.
+claims-seeds: params/$(PROFILE).yaml | $(STAMP)  ## notebooks 02-07 on the policy at two more training seeds (about 25 min at the full profile), then make readme
+	@for seed in $$($(BIN)/python -c "from ttc.report.claims import POLICY_SEEDS; print(*POLICY_SEEDS)"); do \
+		$(MAKE) --no-print-directory reproduce PROFILE=$(PROFILE) PARAMS="$(PARAMS) -p policy_seed $$seed" || exit $$?; done
+	$(if $(filter full,$(PROFILE)),@$(MAKE) --no-print-directory readme)
 
 variants: | $(STAMP)  ## list the variants of PROFILE on disk (what differs in each, its size)
 	$(BIN)/python -m ttc.pipelines.variants list $(PROFILE)
@@ -87,7 +105,7 @@ variants: | $(STAMP)  ## list the variants of PROFILE on disk (what differs in e
 remove-variant: | $(STAMP)  ## remove one variant of PROFILE (VARIANT=name, as `make variants` lists it): its data and figures
 	$(BIN)/python -m ttc.pipelines.variants remove $(PROFILE) $(VARIANT)
 
-readme: | $(STAMP)  ## render the README's results section from the committed figures/NN_summary.json
+readme: | $(STAMP)  ## render the README's claims table and docs/results.md from the committed figures/NN_summary.json
 	$(BIN)/python -m ttc.report.findings readme
 
 test: $(STAMP)  ## run the tests (every notebook runs at the tiny profile)

@@ -265,6 +265,22 @@ def test_a_variant_runs_beside_the_study_and_leaves_its_tables_and_figures_byte_
     assert _snapshot(data / "results", data / "models", data / "world", data / "verifiers", figures) == before
 
 
+def test_another_policy_seed_runs_beside_the_study_on_the_seed_studys_policy(study):
+    # `make claims-seeds`' first step: notebook 02 on the policy at training seed 1 (the tiny seed study has it)
+    data, figures = study / "data" / "tiny", study / "figures" / "tiny"
+    before = _snapshot(data / "results", data / "models", data / "world", figures)
+    run("02_difficulty", study / "02-policy-seed.ipynb", policy_seed=1)
+    assert _snapshot(data / "results", data / "models", data / "world", figures) == before
+    variant = data / "variants" / "policy_seed-1"
+    assert (data / "seed_study" / "models" / "d16-l1-seed1" / "model.safetensors").exists()
+    pool = json.loads((variant / "results" / "02_pool.parquet.artifact.json").read_text())
+    assert pool["settings"]["policy"]["pretrain"]["seed"] == 1  # the pool is the seed-1 policy's
+    record = json.loads((figures / "02_summary--policy_seed-1.json").read_text())
+    assert record["variant"] == {"policy_seed": 1}
+    before_pool = pd.read_parquet(data / "results" / "02_pool.parquet")
+    assert not pd.read_parquet(variant / "results" / "02_pool.parquet")["text"].equals(before_pool["text"])
+
+
 def test_notebook_01_refuses_bad_parameters_before_any_work(study_dirs):
     with pytest.raises(pm.PapermillExecutionError, match="n_test=-5"):
         run("01_base_models", study_dirs / "bad.ipynb", n_test=-5)

@@ -1,6 +1,7 @@
 """The README's results and each notebook's closing text are rendered from the summaries, never typed."""
 
 import json
+import re
 
 import pytest
 
@@ -8,11 +9,46 @@ from ttc.core.config import ROOT
 from ttc.report import findings as report
 
 
-def test_the_readme_results_are_the_committed_summaries_rendered():
+def test_the_readme_and_the_results_page_are_the_committed_summaries_rendered():
+    summaries, trials = report.load_summaries(), report.load_trials()
+    for name, render in report.PAGES.items():
+        page = (ROOT / name).read_text()
+        assert render(page, summaries, trials) == page, (
+            f"{name}'s rendered sections disagree with figures/NN_summary.json: run `make readme`")
+
+
+def _prose(page: str) -> str:
+    """A page without what is rendered, code, link targets and the paper's own references: what is typed."""
+    for name in ("claims", "glance", "results"):
+        start, end = report.rendered_block(name)
+        while start in page:
+            head, rest = page.split(start, 1)
+            page = head + rest.split(end, 1)[1]
+    page = re.sub(r"```.*?```", " ", page, flags=re.S)
+    page = re.sub(r"`[^`]*`", " ", page)
+    page = re.sub(r"\]\([^)]*\)", "]", page)
+    named = (r"(Secs?\.|Figs?\.|App\.|arXiv|notebooks?|Python|PaLM|MATH-|x86-|AVX|bins?|NN_|pass@)\s*[\d.]+"
+             r"(\s*(to|and|-|,)\s*[\d.]+)*")
+    return re.sub(named, " ", page)
+
+
+def test_the_readme_is_a_short_report_with_figures_and_no_typed_numbers():
     readme = (ROOT / "README.md").read_text()
-    summaries = report.load_summaries()
-    assert report.render_readme(readme, summaries, report.load_trials()) == readme, (
-        "README.md's results section disagrees with figures/NN_summary.json: run `make readme`")
+    assert len(readme.splitlines()) < 250
+    assert readme.index("<!-- claims") < readme.index("## Key figures")  # the claims table comes first
+    figures = re.findall(r"!\[[^]]*\]\(([^)]+)\)", readme)
+    assert len(figures) >= 4 and all((ROOT / f).is_file() for f in figures)
+    for target in re.findall(r"\]\(([^)#]+)\)", readme):  # every link inside the repository, and there
+        assert not target.startswith(("..", "/", "http")) and (ROOT / target).exists(), target
+    typed = re.findall(r"[^\s]*\d[^\s]*", _prose(readme))
+    assert typed == [], f"numbers typed by hand in README.md (render them from a summary): {typed}"
+
+
+def test_the_docs_pages_link_inside_the_repository():
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        for target in re.findall(r"\]\(([^)#]+)\)", page.read_text()):
+            assert not target.startswith(("/", "http")) and (page.parent / target).resolve().is_relative_to(ROOT)
+            assert (page.parent / target).exists(), f"{page.name}: {target}"
 
 
 def test_every_committed_summary_is_the_full_profiles_and_renders(tmp_path):
@@ -33,9 +69,11 @@ def test_budgets_and_bins_render_in_numeric_order_after_a_json_round_trip():
     assert "ahead at N = 256" in text and "+10.0 points at N = 256" in text
 
 
-def test_a_readme_without_the_markers_is_refused():
-    with pytest.raises(ValueError, match="no results section"):
+def test_a_page_without_the_markers_is_refused():
+    with pytest.raises(ValueError, match="README.md has no claims section"):
         report.render_readme("# a readme\n", {})
+    with pytest.raises(ValueError, match="docs/results.md has no results section"):
+        report.render_results_page("# results\n", {})
 
 
 def test_the_recorded_trials_render():

@@ -30,7 +30,11 @@ def test_every_profile_gives_every_parameter_and_builds():
     ({"revision_lr": "x"}, r"^revision_lr='x' \(str\) is not allowed; expected float"),
     ({"n_pol": 4}, r"^n_pol=4 \(among the parameters given\) is not a parameter of the study \(did you mean n_pool\?\)"),
     ({"seed": -1}, r"seed=-1 is out of range"),
-    ({"demo_budget": 3}, r"demo_budget=3 is not one of the searched budgets \[4, 8\]"),
+    ({"demo_budget": 3}, r"demo_budget=3 \(notebook 05's demo\) is not one of the searched budgets=\[4, 8\]"),
+    ({"budgets": [2, 3]}, r"demo_budget=\d+ .* budgets=\[2, 3\]: with other budgets, give demo_budget one of them too "
+                          r"\(e.g. -y '\{budgets: \[2, 3\], demo_budget: 3\}'\)"),
+    ({"budgets": "[4, 8]"}, r"budgets='\[4, 8\]' must be a list, e.g. \[4, 16, 64, 256\] \(papermill's -p passes "
+                            r"'\[4, 8\]' as text; -y parses YAML: -y 'budgets: \[4, 8\]'\)"),
     ({"n_search_problems_top": 20}, r"^n_search_problems_top=20 is out of range"),
     ({"n_search_problems": 400}, r"n_search_problems=400 exceeds the 40 test problems"),
     ({"verifier_base": "d64-l4"}, r"verifier_base='d64-l4' is not in the ladder"),
@@ -42,6 +46,8 @@ def test_every_profile_gives_every_parameter_and_builds():
     ({"axis_verifiers": "PRM"}, r"axis_verifiers='PRM' must be a list"),
     ({"n_axis_problems": 11}, r"n_axis_problems=11 is out of range"),
     ({"prm_lm_tokens": -5}, r"^prm_lm_tokens=-5 is out of range"),
+    ({"policy_seed": -1}, r"^policy_seed=-1 must be null \(notebook 01's policy\) or a training seed >= 0"),
+    ({"policy_seed": "1"}, r"^policy_seed='1' \(str\) is not allowed; expected int \| None"),
 ])
 def test_bad_parameters_are_refused_with_their_value(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -106,6 +106,9 @@ class Ladder:
 
     names: tuple[str, ...]
     policy: str | None  # None: the study's policy is a given model (ttc.pipelines.given_models), and the ladder is not trained
+    # The training seed of the policy that notebooks 02-07 use: None, notebook 01's (the study's seed); another, the
+    # seed study's model of the policy at that seed (the larger sizes stay notebook 01's)
+    policy_seed: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "names", as_tuple(self.names))
@@ -119,6 +122,13 @@ class Ladder:
                               "next size, whose seeds the seed study compares with the policy's, and one >= 14x)")
         if self.policy is not None and self.policy not in self.names:
             raise ConfigError(f"policy={self.policy!r} is not in the ladder {list(self.names)}")
+        if self.policy_seed is not None:
+            if isinstance(self.policy_seed, bool) or not isinstance(self.policy_seed, int) or self.policy_seed < 0:
+                raise ConfigError(f"policy_seed={self.policy_seed!r} must be null (notebook 01's policy) or a training "
+                                  "seed >= 0")
+            if self.policy is None:
+                raise ConfigError(f"policy_seed={self.policy_seed!r} retrains the ladder's policy at another seed; a "
+                                  "given policy (world: math500) has no training seed: leave policy_seed null")
 
     def check_span(self, tokenizer) -> dict[str, int]:
         """Parameter counts by name; raise unless the largest is >= 14x the policy."""

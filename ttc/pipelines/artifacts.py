@@ -44,7 +44,7 @@ class Artifact:
 
 def ladder_results(study: "Study") -> dict:
     return {"eval": study.config.eval, "problems": [p.id for p in study.splits()["test"]],
-            "models": {name: model_record(study.model_dir(name)) for name in study.config.ladder.names}}
+            "models": {name: model_record(study.ladder_dir(name)) for name in study.config.ladder.names}}
 
 
 def pool(study: "Study") -> dict:

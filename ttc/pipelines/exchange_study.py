@@ -12,7 +12,7 @@
    (`exchange_fit`); and the cheapest model for each target once pretraining is amortised at each R
    (`cheapest_by_ratio`).
 
-Use: `greedy = greedy_answers(study.read("ladder_results"))`; `tables = compute_optimal_tables(study)`; `curves = ladder_curves(...)`.
+Use: `greedy = greedy_answers(study.ladder_results())`; `tables = compute_optimal_tables(study)`; `curves = ladder_curves(...)`.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ GREEDY, MAJORITY, WEIGHTED = "greedy", "majority vote", "best-of-N weighted"
 
 def greedy_answers(ladder_results: pd.DataFrame) -> pd.DataFrame:
     """Every ladder model's greedy answer to every test problem, from notebook 01's evaluation
-    (`Study.read_ladder_results`): whether it is right, its tokens and FLOPs (the study's rule), and the model's
+    (`Study.ladder_results`): whether it is right, its tokens and FLOPs (the study's rule), and the model's
     parameters and pretraining."""
     t = ladder_results
     return pd.DataFrame({"model": t.model, "problem_id": t.problem_id, "correct": t.greedy_correct.astype(bool),

@@ -74,6 +74,17 @@ def train_seeds(study, tokenizer, splits: dict, progress: bool = True) -> pd.Dat
     return pd.DataFrame(rows)
 
 
+def train_policy_seed(study, seed: int, progress: bool = True) -> dict:
+    """The policy pretrained at training seed `seed` with the study's recipe, where the seed study keeps it (for a
+    run at another `policy_seed` that the seed study has not trained yet)."""
+    from ttc.world.tokenizer import build_tokenizer
+
+    cfg = study.config
+    return pretrain_on_world(cfg.ladder.policy, build_tokenizer(), study.splits(), cfg.world,
+                             dataclasses.replace(cfg.pretrain, seed=seed), model_dir(study, cfg.ladder.policy, seed),
+                             progress)
+
+
 def val_curves(study, trained: pd.DataFrame) -> pd.DataFrame:
     """Validation loss against tokens, one row per (model, seed, evaluation point)."""
     rows = []

@@ -43,7 +43,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     # notebook 01's figure draws the interval of the seed study that has its own settings (`for_stage`)
     Stage("01", "01_base_models", WORLD + LADDER),
     Stage("seed_study", "seed_study", SEED_STUDY, reads=("01",)),
-    Stage("02", "02_difficulty", ("n_pool", "pool_temperature", "sampler_batch_size"), reads=("01",)),
+    # policy_seed: the policy of notebooks 02-07 at another training seed (the world and the larger sizes are 01's)
+    Stage("02", "02_difficulty", ("policy_seed", "n_pool", "pool_temperature", "sampler_batch_size"), reads=("01",)),
     Stage("03", "03_verifiers", ("n_label_problems", "n_label_solutions", "n_rollouts", "label_temperature",
                                  "verifier_base", "verifier_lr", "verifier_batch_size", "verifier_max_epochs",
                                  "verifier_patience", "prm_lm_tokens", "n_repeats", "n_boot", "n_reference_problems",

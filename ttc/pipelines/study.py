@@ -65,8 +65,12 @@ class SearchSweepConfig:
 
     def __post_init__(self):
         for name in ("budgets", "axis_budgets", "axis_verifiers"):
-            if not isinstance(getattr(self, name), (list, tuple)):
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be a list, e.g. {list(getattr(SearchSweepConfig, name))}")
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)):
+                example = list(getattr(SearchSweepConfig, name))
+                text = (f" (papermill's -p passes {value!r} as text; -y parses YAML: -y '{name}: {value}')"
+                        if isinstance(value, str) else "")
+                raise ConfigError(f"{name}={value!r} must be a list, e.g. {example}{text}")
             object.__setattr__(self, name, as_tuple(getattr(self, name)))
         check_fields(self)
         check_range(self, "n_axis_problems", 1, self.n_problems)
@@ -162,8 +166,10 @@ class StudyConfig:
             raise ConfigError(f"n_revision_problems={self.revisions.n_test_problems} exceeds notebook 04's "
                               f"n_search_problems={self.search.n_problems}: the chains run on its search problems")
         if self.selection.demo_problems and self.selection.demo_budget not in self.search.budgets:
-            raise ConfigError(f"demo_budget={self.selection.demo_budget} is not one of the searched budgets "
-                              f"{list(self.search.budgets)}; choose one of them, or demo_problems=0 to skip the demo")
+            budgets, demo = list(self.search.budgets), self.selection.demo_budget
+            raise ConfigError(f"demo_budget={demo} (notebook 05's demo) is not one of the searched budgets={budgets}: "
+                              f"with other budgets, give demo_budget one of them too (e.g. -y '{{budgets: {budgets}, "
+                              f"demo_budget: {budgets[-1]}}}'), or demo_problems=0 to skip the demo")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "StudyConfig":
@@ -181,7 +187,7 @@ class StudyConfig:
         models = _section(ModelsConfig, p, MODELS_KEYS)
         # With a given policy the ladder is not trained; its sizes keep their checks, pretraining its settings.
         policy = None if models.given else p["policy"]
-        ladder = _section(Ladder, p, {"names": "ladder"}, policy=policy)
+        ladder = _section(Ladder, p, {"names": "ladder", "policy_seed": "policy_seed"}, policy=policy)
         max_new, batch = p["max_new_tokens"], p["sampler_batch_size"]
         # Sections are built one by one, so that a bad value is reported with the first section it breaks.
         return cls(
@@ -290,6 +296,10 @@ class Study:
         """Stop notebook `notebook` before any work when it cannot run on the study's world, policy and PRM
         (the defaults, the synthetic world with the project's models, run everywhere)."""
         check_notebook(self.config.models, notebook)
+        if notebook not in ("01", "seed_study"):
+            self.ensure_policy()  # the policy at `policy_seed`, trained first where the seed study has not
+        if self.config.models.given:
+            self.splits()  # MATH's file read and checked whole now, not after the policy has loaded
         if notebook == "07":  # and notebook 07's settings against the ladder and the pool
             cfg = self.config
             check_exchange(cfg.exchange, cfg.ladder.names, cfg.ladder.policy, cfg.pool.n, cfg.world.n_test)
@@ -366,11 +376,58 @@ class Study:
     def test_problems(self) -> dict[str, W.Problem]:
         return {p.id: p for p in self.splits()["test"]}
 
-    def model_dir(self, name: str) -> Path:
+    def ladder_dir(self, name: str) -> Path:
         """Where notebook 01 keeps the ladder model `name`, checked to be there and whole."""
         from ttc.pipelines.ladder_study import policy_dir
 
         return policy_dir(self.path("models"), name)
+
+    def other_policy_seed(self) -> int | None:
+        """The policy's training seed when it is not notebook 01's (`policy_seed`), else None."""
+        seed = self.config.ladder.policy_seed
+        return None if seed is None or seed == self.config.seed else seed
+
+    def model_dir(self, name: str) -> Path:
+        """The ladder model `name` as notebooks 02-07 use it, checked to be there and whole: notebook 01's, but for
+        the policy at another training seed (`policy_seed`), the seed study's model of it."""
+        seed = self.other_policy_seed()
+        if seed is None or name != self.config.ladder.policy:
+            return self.ladder_dir(name)
+        from ttc.core.store import check_artifact
+        from ttc.pipelines.seed_study import model_dir
+
+        path = model_dir(self, name, seed)
+        check_artifact(path, what=f"the policy {name!r} at training seed {seed}",
+                       made_by="notebooks/seed_study.ipynb (or notebook 02, which trains it first)")
+        return path
+
+    def ladder_results(self):
+        """Notebook 01's greedy and sampled answers of every ladder model (`ladder_results`), with the policy's
+        rows those of the policy at `policy_seed` when it is another seed (evaluated as notebook 01 evaluates
+        the policy, `results/02_policy_eval.parquet`)."""
+        table = self.read("ladder_results")
+        seed, policy = self.other_policy_seed(), self.config.ladder.policy
+        if seed is None:
+            return table
+        import pandas as pd
+
+        from ttc.pipelines.ladder_study import evaluate_model
+
+        evaluated = evaluate_model(self.model_dir(policy), policy, self.splits()["test"], self.config.eval,
+                                   self.config.eval.n_samples_policy, self.path("results/02_policy_eval.parquet"))
+        return pd.concat([table[table.model != policy], evaluated[list(table.columns)]], ignore_index=True)
+
+    def ensure_policy(self) -> None:
+        """The policy at `policy_seed`, pretrained now with the study's recipe unless the seed study has trained it
+        (notebook 02, the first to read it, calls this)."""
+        seed = self.other_policy_seed()
+        if seed is None:
+            return
+        from ttc.pipelines.seed_study import model_dir, train_policy_seed
+        from ttc.core.store import artifact_status
+
+        if artifact_status(model_dir(self, self.config.ladder.policy, seed)) != "ok":
+            train_policy_seed(self, seed)
 
     def policy_record(self) -> dict:
         """What identifies the policy's weights (in the settings of everything it made)."""

@@ -5,8 +5,9 @@ from its results tables (`summary_NN`), saving it beside its figures
 (`save_summary`: `figures/NN_summary.json` for the full profile, committed;
 `figures/<profile>/` otherwise) and rendering its findings from it
 (`findings_NN`), so that no number in the prose is typed by hand. The
-README's results section is rendered from the committed summaries:
-`python -m ttc.report.findings readme` rewrites it, and a test fails when they disagree.
+README's claims table (`ttc.report.claims`) and glance, and docs/results.md (every notebook's findings), are
+rendered from the committed summaries: `python -m ttc.report.findings readme` rewrites them, and a test fails
+when they disagree.
 
 Use: `s = summary_03(...)`; `save_summary(study, "03", s)`; `Markdown(findings_03(s))`.
 """
@@ -68,10 +69,22 @@ def save_summary(study, number: str, summary: dict) -> dict:
     return record["summary"]
 
 
-def load_summaries(folder: Path | None = None) -> dict[str, dict]:
+def load_summaries(folder: Path | None = None, variant: str = "") -> dict[str, dict]:
+    """The committed summaries by notebook: the profile's, or a variant's (`NN_summary--<variant>.json`, the
+    notebooks the variant reran)."""
     folder = Path(folder) if folder else ROOT / "figures"
-    return {n: json.loads((folder / f"{n}_summary.json").read_text())["summary"]
-            for n in NOTEBOOKS if (folder / f"{n}_summary.json").exists()}
+    suffix = f"--{variant}" if variant else ""
+    return {n: json.loads((folder / f"{n}_summary{suffix}.json").read_text())["summary"]
+            for n in NOTEBOOKS if (folder / f"{n}_summary{suffix}.json").exists()}
+
+
+def load_seed_summaries(folder: Path | None = None) -> dict[int, dict[str, dict]]:
+    """The summaries of the policy at the claims' other training seeds (`make claims-seeds`), by seed; a seed
+    not run yet is left out."""
+    from ttc.report.claims import POLICY_SEEDS
+
+    found = {seed: load_summaries(folder, f"policy_seed-{seed}") for seed in POLICY_SEEDS}
+    return {seed: s for seed, s in found.items() if s}
 
 
 # --------------------------------------------------------------------------
@@ -919,36 +932,95 @@ FINDINGS = {"01": findings_01, "02": findings_02, "03": findings_03, "04": findi
 
 
 def readme_results(summaries: dict[str, dict], trials: dict | None = None) -> str:
-    """The README's results section: each notebook's findings, rendered from its committed summary."""
+    """docs/results.md's results section: each notebook's findings, rendered from its committed summary."""
     titles = {"01": "01, the ladder", "02": "02, difficulty", "03": "03, verifiers", "04": "04, search",
               "05": "05, compute-optimal search", "06": "06, revisions",
               "07": "07, pretraining vs test-time compute", "seed_study": "the seed study (make seed-study)"}
-    parts = [f"#### {titles[n]}\n\n{FINDINGS[n](s)}" for n, s in summaries.items()]
+    parts = [f"## {titles[n]}\n\n{FINDINGS[n](s)}" for n, s in summaries.items()]
     if trials and trials.get("prm") and "03" in summaries:
         parts.insert(list(summaries).index("03") + 1,
-                     f"#### the trained PRM's recipe (bench/trials/prm.py)\n\n{findings_prm_trials(trials['prm'])}")
+                     f"## the trained PRM's recipe (bench/trials/prm.py)\n\n{findings_prm_trials(trials['prm'])}")
     if trials is not None:
-        parts.insert(min(1, len(parts)), f"#### the pretraining recipe\n\n{findings_trials(trials)}")
+        parts.insert(min(1, len(parts)), f"## the pretraining recipe\n\n{findings_trials(trials)}")
     return "\n\n".join(parts)
 
 
+def readme_glance(summaries: dict[str, dict]) -> str:
+    """The README's few numbers of scale: the ladder, the world, the problems, the seeds (from the summaries)."""
+    lines = []
+    one = summaries.get("01")
+    if one:
+        models = ", ".join(f"{m['name']} ({m['parameters']:,} parameters{', the policy' if m['policy'] else ''}: "
+                           f"greedy {_pct(m['greedy'])})" for m in one["models"])
+        lines.append(f"- **The ladder**: {models}; the largest has {one['span']:.1f}x the policy's parameters; each "
+                     f"pretrained on {one['tokens']:,} tokens.")
+        lines.append(f"- **The world**: {one['world'].split('. ')[0]}.")
+    two = summaries.get("02")
+    if two:
+        lines.append(f"- **Difficulty**: {two['problems']} test problems in five oracle bins by the policy's pass@1 "
+                     f"from {two['samples_per_problem']} samples each.")
+    four = summaries.get("04")
+    if four:
+        budgets = [b for b, _ in _by_number(four["problems"])]
+        lines.append(f"- **Search**: budgets {', '.join(budgets)} generations, on "
+                     + ", ".join(f"{four['problems'][b]}" for b in budgets) + " problems.")
+    # the seed study of these very models (notebook 01 records it only when its settings are the ladder's)
+    seeds = (one or {}).get("seed_study") or {}
+    policy = seeds.get(one["policy"]) if one else None
+    if policy:
+        lines.append(f"- **Training seeds**: the policy's greedy accuracy is {_pct(min(policy))}-{_pct(max(policy))} "
+                     f"over {len(policy)} training seeds (the seed study).")
+    else:
+        lines.append("- **Training seeds**: the seed study has not been run for these models.")
+    return "\n".join(lines)
+
+
+def rendered_block(name: str) -> tuple[str, str]:
+    """The markers between which `make readme` writes block `name` of a page."""
+    if name == "results":
+        return README_START, README_END
+    return f"<!-- {name}: rendered by `make readme` -->", f"<!-- {name} end -->"
+
+
+def render_blocks(text: str, blocks: dict[str, str], page: str = "README.md") -> str:
+    """`text` with each block (between its markers) replaced by its rendering."""
+    for name, content in blocks.items():
+        start, end = rendered_block(name)
+        if start not in text or end not in text:
+            raise ValueError(f"{page} has no {name} section: add the lines {start!r} and {end!r}")
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        text = f"{head}{start}\n{content}\n{end}{tail}"
+    return text
+
+
 def render_readme(readme: str, summaries: dict[str, dict], trials: dict | None = None) -> str:
-    """`readme` with its results section (between the two markers) rendered from `summaries`."""
-    if README_START not in readme or README_END not in readme:
-        raise ValueError(f"README.md has no results section: add the lines {README_START!r} and {README_END!r}")
-    head, rest = readme.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    return f"{head}{README_START}\n{readme_results(summaries, trials)}\n{README_END}{tail}"
+    """The README with its claims table and its glance rendered from `summaries`."""
+    from ttc.report.claims import claims_table
+
+    return render_blocks(readme, {"claims": claims_table(summaries, load_seed_summaries()),
+                                  "glance": readme_glance(summaries)})
+
+
+def render_results_page(page: str, summaries: dict[str, dict], trials: dict | None = None) -> str:
+    """docs/results.md with its results section (between its two markers) rendered from `summaries`."""
+    return render_blocks(page, {"results": readme_results(summaries, trials)}, "docs/results.md")
+
+
+PAGES = {"README.md": render_readme, "docs/results.md": render_results_page}
+"""The pages `make readme` renders, each from the committed summaries and trials."""
 
 
 def main(argv: list[str]) -> int:
     if argv != ["readme"]:
-        print("usage: python -m ttc.report.findings readme   (rewrites README.md's results from figures/NN_summary.json)",
-              file=sys.stderr)
+        print("usage: python -m ttc.report.findings readme   (renders README.md and docs/results.md from "
+              "figures/NN_summary.json)", file=sys.stderr)
         return 2
-    path = ROOT / "README.md"
-    path.write_text(render_readme(path.read_text(), load_summaries(), load_trials()))
-    print(f"rewrote the results section of {path}")
+    summaries, trials = load_summaries(), load_trials()
+    for name, render in PAGES.items():
+        path = ROOT / name
+        path.write_text(render(path.read_text(), summaries, trials))
+        print(f"rendered {path}")
     return 0
 
 
