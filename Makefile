@@ -79,10 +79,15 @@ LOCKED = TTC_RUN_COMMAND="make $@ PROFILE=$(PROFILE)" $(BIN)/python -m ttc.core.
 reproduce: params/$(PROFILE).yaml | $(STAMP)  ## run every notebook in order (PROFILE=full|quick|tiny; PARAMS="-p name value" for a variant)
 	@$(LOCKED) locked-reproduce
 
+# The study's own full run (data/, no variant) leaves a reader's copy of each executed notebook in docs/notebooks/.
+READER_COPIES = $(if $(and $(filter full,$(PROFILE)),$(if $(strip $(PARAMS) $(TTC_DATA_ROOT)),,yes)),\
+	$(BIN)/python -m ttc.report.notebook_pages $(DATA)/full/notebooks docs/notebooks)
+
 locked-reproduce:
 	$(BIN)/python -m ttc.core.store check $(DATA)/$(PROFILE)
 	@$(call RUN_NOTEBOOKS,reproduce)
 	@$(BIN)/python -m ttc.pipelines.variants where $(PROFILE) -- $(PARAMS)
+	$(READER_COPIES)
 
 # Outside reproduce's chain (its name has no number): the policy and the next size at several training seeds.
 seed-study: params/$(PROFILE).yaml | $(STAMP)  ## the seed study (PROFILE=...): over 1 h at the full profile

@@ -232,6 +232,31 @@ def test_every_tiny_figure_draws_every_panel_and_the_series_its_tables_hold(stud
     assert len(figures["07_flops_matched"][1]) == 6
 
 
+def test_a_readers_copy_shows_each_bar_at_its_end_and_smaller_figures(study, tmp_path):
+    import base64
+
+    import nbformat
+
+    from ttc.report.notebook_pages import WIDGET_VIEW, reader_copy
+
+    executed = study / "04.ipynb"
+    before = nbformat.read(executed, as_version=4)
+    after = nbformat.read(reader_copy(executed, tmp_path / "04.ipynb"), as_version=4)
+
+    def outputs(nb):
+        return [o for c in nb.cells for o in c.get("outputs", [])]
+
+    def image_bytes(nb):
+        return sum(len(base64.b64decode(o["data"]["image/png"])) for o in outputs(nb) if "image/png" in o.get("data", {}))
+
+    widgets = sum(WIDGET_VIEW in o.get("data", {}) for o in outputs(before))
+    bars = [o["text"] for o in outputs(after) if o.get("output_type") == "stream" and "█" in o.get("text", "")]
+    assert widgets > 0 and len(bars) == widgets and "widgets" not in after.metadata
+    assert not any(WIDGET_VIEW in o.get("data", {}) for o in outputs(after))
+    assert any("100%" in b for b in bars) and not any(" 0%|" in b for b in bars)  # the end of each bar, not its start
+    assert 0 < image_bytes(after) < image_bytes(before)
+
+
 def test_the_tiny_study_is_bit_for_bit_the_golden_record(study):
     # tests/golden/tiny.json: every table's content and every model's weights, by SHA-256, as `make golden`
     # wrote them, perhaps on another processor and at another thread count (the record says which)
