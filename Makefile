@@ -32,7 +32,7 @@ endif
 DATA := $(or $(TTC_DATA_ROOT),data)
 PACKAGE := $(wildcard ttc/*.py ttc/*/*.py)
 
-.PHONY: help setup reproduce locked-reproduce notebooks seed-study locked-seed-study claims-seeds variants remove-variant readme test test-browser browser-deps bench lab clean-profile verify golden
+.PHONY: help setup reproduce locked-reproduce notebooks seed-study locked-seed-study claims-seeds timings variants remove-variant readme test test-browser browser-deps bench lab clean-profile verify golden
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -127,6 +127,16 @@ golden: | $(STAMP)  ## rerun the tiny study (and its seed study) from nothing an
 	TTC_DATA_ROOT=$(CURDIR)/$(GOLDEN_ROOT)/data TTC_FIGURES_ROOT=$(CURDIR)/$(GOLDEN_ROOT)/figures \
 		$(MAKE) --no-print-directory reproduce seed-study PROFILE=tiny
 	$(BIN)/python -m ttc.checks.golden write tiny --root $(GOLDEN_ROOT)/data
+
+# What the two commands cost on this machine, from nothing (the study in a scratch folder), for the README.
+TIMINGS_ROOT := build/timings
+WHAT ?= test reproduce
+timings: | $(STAMP)  ## measure make test and the full study from nothing (WHAT=test|reproduce; over an hour) into docs/timings.json
+	rm -rf $(TIMINGS_ROOT)
+	$(if $(filter test,$(WHAT)),$(BIN)/python -m ttc.report.timings run test -- $(MAKE) --no-print-directory test)
+	$(if $(filter reproduce,$(WHAT)),TTC_DATA_ROOT=$(CURDIR)/$(TIMINGS_ROOT)/data TTC_FIGURES_ROOT=$(CURDIR)/$(TIMINGS_ROOT)/figures \
+		$(BIN)/python -m ttc.report.timings run reproduce -- $(MAKE) --no-print-directory reproduce PROFILE=full)
+	$(MAKE) --no-print-directory readme
 
 # Debian's Chromium and its driver, for the browser test (root installs them; apt needs no network beyond
 # the Debian archive).

@@ -975,6 +975,21 @@ def readme_glance(summaries: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def readme_costs(timings: dict) -> str:
+    """The glance's line on what the two commands cost, from `make timings`' record (docs/timings.json)."""
+    names = {"reproduce": "`make reproduce` (the full study, from nothing)", "test": "`make test`"}
+    done = {k: v for k, v in timings.items() if k in names and v["status"] == 0}
+    if not done:
+        return "- **Time**: not measured yet on a committed record (`make timings`)."
+    parts = [f"{names[k]} {v['seconds'] / 60:.0f} min (peak memory {v['peak_memory_gb']:.1f} GB"
+             + (f", data {v['data_gb']:.2f} GB" if v.get("data_gb") else "") + ")" for k, v in done.items()]
+    m = next(iter(done.values()))["machine"]
+    missing = [names[k] for k in names if k not in done]
+    return (f"- **Time**: {'; '.join(parts)}, on {m['processor']} with {m['cores']} cores and {m['memory_gb']:.0f} GB "
+            f"of memory, Python {m['python']}" + (f"; {', '.join(missing)} not measured yet (`make timings`)"
+                                                  if missing else "") + ".")
+
+
 def rendered_block(name: str) -> tuple[str, str]:
     """The markers between which `make readme` writes block `name` of a page."""
     if name == "results":
@@ -998,8 +1013,10 @@ def render_readme(readme: str, summaries: dict[str, dict], trials: dict | None =
     """The README with its claims table and its glance rendered from `summaries`."""
     from ttc.report.claims import claims_table
 
-    return render_blocks(readme, {"claims": claims_table(summaries, load_seed_summaries()),
-                                  "glance": readme_glance(summaries)})
+    from ttc.report import timings
+
+    glance = readme_glance(summaries) + "\n" + readme_costs(timings.load())
+    return render_blocks(readme, {"claims": claims_table(summaries, load_seed_summaries()), "glance": glance})
 
 
 def render_results_page(page: str, summaries: dict[str, dict], trials: dict | None = None) -> str:
