@@ -47,20 +47,26 @@ def parent_of(child_code: str, env: dict) -> tuple[subprocess.Popen, int]:
     return parent, int(parent.stdout.readline())
 
 
+def ends_with_its_parent(child: int, parent: subprocess.Popen, busy_after: float) -> bool:
+    """Whether `child`, alive and busy after `busy_after` seconds, is gone within 10 s of `parent`'s SIGKILL (it is
+    killed here either way)."""
+    try:
+        time.sleep(busy_after)
+        assert alive(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        return gone_within(child, 10)
+    finally:
+        if alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
 BUSY_IN_C = "import ttc, time; time.sleep(3); x = 9 ** (9 ** 9)"  # minutes of one C call holding the GIL
 
 
 def test_a_kernel_busy_in_c_ends_when_its_parent_is_killed():
     parent, kernel = parent_of(BUSY_IN_C, {"JPY_PARENT_PID": "SELF"})
-    try:
-        time.sleep(5)  # in the C call now
-        assert alive(kernel)
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
-        assert gone_within(kernel, 10)
-    finally:
-        if alive(kernel):
-            os.kill(kernel, signal.SIGKILL)
+    assert ends_with_its_parent(kernel, parent, busy_after=5)  # by then in the C call
 
 
 def test_a_process_that_only_inherited_the_variable_is_left_alone():
@@ -80,12 +86,4 @@ def test_a_grading_worker_stuck_in_c_ends_with_the_study_that_started_it():
             "time.sleep(600)\n")
     study = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     worker = int(study.stdout.readline())
-    try:
-        time.sleep(4)  # computing the factorial in C
-        assert alive(worker)
-        study.send_signal(signal.SIGKILL)
-        study.wait()
-        assert gone_within(worker, 10)
-    finally:
-        if alive(worker):
-            os.kill(worker, signal.SIGKILL)
+    assert ends_with_its_parent(worker, study, busy_after=4)  # by then computing the factorial in C

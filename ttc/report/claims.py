@@ -15,6 +15,9 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from ttc.report.numbers import by_number as _by_number
+from ttc.report.numbers import pct as _pct
+
 HOLDS, FAILS, UNTESTABLE = "holds", "does not hold", "not testable here"
 VERDICTS = (HOLDS, FAILS, UNTESTABLE)
 
@@ -39,16 +42,9 @@ class Claim:
     judge: Callable[[dict[str, dict]], Judgement]
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
 def _pts(x: float) -> str:
+    """Points without the word (findings' `_pts` says "points"; the table's cells name them once)."""
     return f"{100 * x:+.1f}"
-
-
-def _by_number(d: dict) -> list:
-    return sorted(d.items(), key=lambda kv: float(kv[0]))
 
 
 def _verdict(ok: bool) -> str:

@@ -26,14 +26,12 @@ from ttc.core.store import figures_dir, plain, write_json
 from ttc.pipelines.stages import stage_of_path
 from ttc.pipelines.study_verifiers import gain_column
 from ttc.pipelines.verifier_study import VERIFIERS
+from ttc.report.numbers import by_number as _by_number
+from ttc.report.numbers import pct as _pct
 from ttc.verifiers.spec import PERFECT_CHECKER, VerifierSpec
 
 NOTEBOOKS = ("01", "seed_study", "02", "03", "04", "05", "06", "07")  # in the README's order
 README_START, README_END = "<!-- results: rendered by `python -m ttc.report.findings readme` -->", "<!-- results end -->"
-
-
-def _pct(x: float | None, digits: int = 1) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.{digits}f}%"
 
 
 def _pts(x: float) -> str:
@@ -47,10 +45,6 @@ def _num(x: float | None, digits: int = 2) -> str:
 def _budget_key(d: dict) -> dict:
     return {str(k): v for k, v in d.items()}
 
-
-def _by_number(d: dict) -> list:
-    """Items of a dict keyed by budgets or bins, in numeric order (JSON keeps them as sorted strings)."""
-    return sorted(d.items(), key=lambda kv: float(kv[0]) if str(kv[0]).replace(".", "").isdigit() else math.inf)
 
 
 def save_summary(study, number: str, summary: dict) -> dict:
