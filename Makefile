@@ -1,7 +1,7 @@
 # ttc: reproduce Snell et al. (2024) on a synthetic math world.
 #   make reproduce                 the whole study, full profile (figures/ are these)
 #   make reproduce PROFILE=quick   the same at small scale, in minutes (figures/quick/)
-#   make reproduce PARAMS="-p executor ray"   with the chunked builds on Ray (README: On a Ray cluster)
+#   make reproduce PARAMS="-p executor ray"   with the chunked builds on Ray (docs/ray.md)
 #   make reproduce PROFILE=quick PARAMS="-p demo_budget 16"   a variant: beside the profile's results, never over them
 #   make variants PROFILE=quick    the variants on disk; make remove-variant PROFILE=quick VARIANT=name removes one
 #   make seed-study                the ladder at other training seeds (not part of reproduce)
@@ -130,9 +130,11 @@ golden: | $(STAMP)  ## rerun the tiny study (and its seed study) from nothing an
 
 # What the two commands cost on this machine, from nothing (the study in a scratch folder), for the README.
 TIMINGS_ROOT := build/timings
-WHAT ?= test reproduce
-timings: | $(STAMP)  ## measure make test and the full study from nothing (WHAT=test|reproduce; over an hour) into docs/timings.json
+WHAT ?= setup test reproduce
+timings: | $(STAMP)  ## measure the setup, make test and the full study from nothing (WHAT=setup|test|reproduce; over an hour) into docs/timings.json
 	rm -rf $(TIMINGS_ROOT)
+	$(if $(filter setup,$(WHAT)),$(BIN)/python -m ttc.report.timings run setup --disk $(TIMINGS_ROOT)/venv -- \
+		$(MAKE) --no-print-directory setup VENV=$(TIMINGS_ROOT)/venv)
 	$(if $(filter test,$(WHAT)),$(BIN)/python -m ttc.report.timings run test -- $(MAKE) --no-print-directory test)
 	$(if $(filter reproduce,$(WHAT)),TTC_DATA_ROOT=$(CURDIR)/$(TIMINGS_ROOT)/data TTC_FIGURES_ROOT=$(CURDIR)/$(TIMINGS_ROOT)/figures \
 		$(BIN)/python -m ttc.report.timings run reproduce -- $(MAKE) --no-print-directory reproduce PROFILE=full)

@@ -57,6 +57,21 @@ def test_a_rendered_bound_is_never_decided_by_a_floats_last_bits(committed):
     assert C.correct_revised_away(s).verdict == C.FAILS
 
 
+def test_the_bins_beat_the_levels_only_when_never_behind_and_ahead_somewhere(committed):
+    s = copy.deepcopy(committed)
+    acc = s["05"]["accuracy"]
+    oracle = acc["compute-optimal (oracle bins)"]
+    acc["compute-optimal (nominal levels)"] = {b: v - 0.01 for b, v in oracle.items()}
+    assert C.bins_beat_levels(s).verdict == C.HOLDS
+    acc["compute-optimal (nominal levels)"] = dict(oracle)
+    assert C.bins_beat_levels(s).verdict == C.FAILS  # level everywhere: the bins predict nothing more
+    first = min(oracle, key=float)
+    acc["compute-optimal (nominal levels)"] = {b: v - 0.05 for b, v in oracle.items()} | {first: oracle[first] + 0.01}
+    assert C.bins_beat_levels(s).verdict == C.FAILS
+    del acc["compute-optimal (nominal levels)"]
+    assert C.bins_beat_levels(s).verdict == C.UNTESTABLE
+
+
 def test_pretraining_wins_only_when_both_strategies_lose_on_hard_questions(committed):
     s = copy.deepcopy(committed)
     rows = [r for r in s["07"]["fig1"] if r["ratio"] == 22.0 and r["strategy"] in ("search", "revisions")]

@@ -60,6 +60,31 @@ def test_strategies_are_their_fields_and_ties_go_to_the_label_first_in_name_orde
     assert set(cv["method"]) <= {"beam M=4", "lookahead k=1 M=sqrt N"} and set(STRATEGY) <= set(cv.columns)
 
 
+def test_the_choice_within_levels_is_a_curve_of_its_own_and_worse_where_levels_say_nothing_of_the_best_method():
+    # The best method depends on the bin; the levels cut across the bins, so a choice within a level must pick
+    # one method for problems that need different ones.
+    from ttc.methods.compute_optimal import COMPUTE_OPTIMAL, LEVELS, compare_candidates
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(80):
+        b = 1 + i % 2
+        for m in ("beam", "lookahead"):
+            best = "beam" if b == 1 else "lookahead"
+            rows.append({"problem_id": f"p{i}", "bin": b, "predicted_bin": b, "level": 1 + (i // 2) % 2, "budget": 16,
+                         "method": m, "correct": float(rng.random() < (0.9 if m == best else 0.2)), "flops": 1.0})
+    candidates = pd.DataFrame(rows)
+    references = candidates[candidates.method == "beam"].assign(method="best-of-N weighted")
+    per_problem, _ = compare_candidates(candidates, references, ("method",), n_splits=10, seed=0,
+                                        curves=COMPUTE_OPTIMAL | LEVELS)
+    accuracy = per_problem.groupby("method")["accuracy"].mean()
+    level, oracle = next(iter(LEVELS)), "compute-optimal (oracle bins)"
+    assert set(accuracy.index) == {*COMPUTE_OPTIMAL, level, "best-of-N weighted"}
+    assert accuracy[oracle] > accuracy[level] + 0.2
+    without, _ = compare_candidates(candidates, references, ("method",), n_splits=10, seed=0)
+    assert level not in set(without.method)
+
+
 def test_budget_to_match_interpolates_on_a_log_scale():
     budgets, acc = [1, 2, 4, 8], [0.1, 0.3, 0.5, 0.7]
     assert budget_to_match(budgets, acc, 0.4) == pytest.approx(2 ** 1.5)

@@ -139,6 +139,20 @@ def test_variants_on_disk_are_listed_and_one_is_removed_with_its_figures(roots, 
     assert V.variants_on_disk("tiny") == {} and [p.name for p in figures.iterdir()] == ["05_compute_optimal_search.png"]
 
 
+@pytest.mark.parametrize("damage", [b"", b"[1, 2]", b'{"differs": "n_splits"}', b"{not json", None])
+def test_a_variant_whose_record_is_damaged_or_missing_is_listed_as_unknown(roots, capsys, damage):
+    study = Study.from_params(profile_params("tiny") | {"n_splits": 5})
+    record = study.path("results/05_efficiency.parquet").parents[1] / "variant.json"
+    assert record.exists()
+    if damage is None:
+        record.unlink()
+    else:
+        record.write_bytes(damage)
+    assert V.variants_on_disk("tiny")["n_splits-5"]["differs"] is None
+    assert V.main(["list", "tiny"]) == 0
+    assert "n_splits-5\n    differs: unknown (its variant.json is missing or damaged)" in capsys.readouterr().out
+
+
 def test_a_variants_figures_are_named_by_what_differs(roots):
     from ttc.report.plots import figure_name
 

@@ -302,13 +302,11 @@ def _make_hint(path: Path, made_by: str) -> str:
         return ""
     params = ""
     if len(parts) > 2 and parts[1] == "variants":  # a variant's: the parameters that make it, as papermill takes them
-        record = data_root() / parts[0] / "variants" / parts[2] / "variant.json"
-        try:
-            differs = json.loads(record.read_text())["differs"]
-            flow = yaml.safe_dump(differs, default_flow_style=True, width=10**6).strip()
-            params = f" PARAMS=\"-y '{flow}'\""
-        except (OSError, ValueError, KeyError, TypeError):
+        differs = read_variant_record(data_root() / parts[0] / "variants" / parts[2])
+        if differs is None:
             return ""
+        flow = yaml.safe_dump(differs, default_flow_style=True, width=10**6).strip()
+        params = f" PARAMS=\"-y '{flow}'\""
     return f": `make reproduce PROFILE={parts[0]}{params}` runs it and the notebooks before it"
 
 
@@ -479,6 +477,16 @@ def write_variant_record(folder: Path, values: dict) -> None:
     data = json.dumps({"differs": values}, indent=1, sort_keys=True, default=_plain).encode()
     if not path.exists() or path.read_bytes() != data:
         _write_bytes(path, data)
+
+
+def read_variant_record(folder: Path) -> dict | None:
+    """What differs in a variant's folder, from its `variant.json`; None when the record is missing or is not a
+    JSON object whose `differs` is an object (damaged by hand: the listing says so rather than stopping)."""
+    try:
+        differs = json.loads((Path(folder) / "variant.json").read_text())["differs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return differs if isinstance(differs, dict) else None
 
 
 def stale_notebooks(folder: Path) -> list[tuple[Path, str]]:

@@ -227,26 +227,34 @@ BINS = {"oracle": "bin", "predicted": "predicted_bin"}
 COMPUTE_OPTIMAL = {f"compute-optimal ({kind} bins)": column for kind, column in BINS.items()}
 """The two compute-optimal curves: label -> the bin column they choose within."""
 
+LEVELS = {"compute-optimal (nominal levels)": "level"}
+"""The same choice within the problems' nominal levels (the world's chain lengths; MATH's hand-labelled levels with
+given models) instead of the model's own bins: Sec. 3.2 finds the model's bins predict the value of test-time
+compute better than the levels, which this curve against the oracle-bin one tests."""
+
 REFERENCES = ("best-of-N weighted", "beam M=sqrt N", "majority vote")
 
 
-def compare(results: pd.DataFrame, n_splits: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Compute-optimal (oracle and predicted bins, cross-validated) beside the reference strategies.
+def compare(results: pd.DataFrame, n_splits: int, seed: int = 0,
+            levels: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compute-optimal (oracle and predicted bins, cross-validated; within nominal levels too when `levels`, which
+    needs a `level` column) beside the reference strategies.
 
     Returns per-problem rows (method, problem, budget, accuracy, FLOPs of the strategy chosen for
     it) and the spread over fold splits. The candidates are the search strategies; majority vote is
     only a reference.
     """
     return compare_candidates(results[results.search != "majority"], results[results.method.isin(REFERENCES)],
-                              STRATEGY, n_splits, seed)
+                              STRATEGY, n_splits, seed, COMPUTE_OPTIMAL | (LEVELS if levels else {}))
 
 
 def compare_candidates(candidates: pd.DataFrame, references: pd.DataFrame, strategy: tuple[str, ...], n_splits: int,
-                       seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       seed: int = 0, curves: dict[str, str] = COMPUTE_OPTIMAL) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`compare` for any candidate strategies (identified by the `strategy` columns, labelled by `method`),
-    beside `references` (rows with `correct` and `flops`, labelled by `method`)."""
+    beside `references` (rows with `correct` and `flops`, labelled by `method`); one compute-optimal curve per
+    entry of `curves` (label -> the column of the groups the choice is made within)."""
     per_problem, spreads = [], []
-    for label, bin_col in COMPUTE_OPTIMAL.items():
+    for label, bin_col in curves.items():
         cv = cross_validated(candidates, bin_col, n_splits=n_splits, seed=seed, strategy=strategy)
         spreads.append(split_spread(cv).assign(method=label))
         # The FLOPs of the strategy chosen for each problem, beside its accuracy.

@@ -15,7 +15,6 @@ is refused here, before any notebook runs.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 import yaml
 
 from ttc.core.config import ConfigError
-from ttc.core.store import data_dir, figures_dir
+from ttc.core.store import data_dir, figures_dir, read_variant_record
 from ttc.pipelines.parameters import PARAMETERS, profile_params, unknown
 from ttc.pipelines.stages import NEUTRAL, STAGES, closure, stage_folder, upstream
 
@@ -128,8 +127,7 @@ def variants_on_disk(profile: str) -> dict[str, dict]:
     """Each variant folder of a profile: what differs there, and its size in bytes."""
     out = {}
     for folder in sorted((data_dir(profile) / "variants").glob("*/")):
-        record = folder / "variant.json"
-        differs = json.loads(record.read_text())["differs"] if record.exists() else {}
+        differs = read_variant_record(folder)
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
         out[folder.name] = {"differs": differs, "bytes": size}
     return out
@@ -159,7 +157,8 @@ def main(argv: list[str]) -> int:
             found = variants_on_disk(args[1])
             for name, v in found.items():
                 figures = len(variant_figures(args[1], name))
-                print(f"{name}\n    differs: {v['differs']}\n    {v['bytes'] / 1e6:.1f} MB, {figures} figure files")
+                differs = v["differs"] if v["differs"] is not None else "unknown (its variant.json is missing or damaged)"
+                print(f"{name}\n    differs: {differs}\n    {v['bytes'] / 1e6:.1f} MB, {figures} figure files")
             print(f"{len(found)} variant(s) of the {args[1]} profile under {data_dir(args[1]) / 'variants'}")
         elif args[:1] == ["remove"] and len(args) == 3:
             for path in remove(args[1], args[2]):

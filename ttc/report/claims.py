@@ -80,6 +80,15 @@ def last_step_aggregation(s: dict[str, dict]) -> Judgement:
 # 04: search
 
 
+PRM_AXIS = "with the paper's PRM recipe"
+"""The beam-search rows are judged with the verifier the paper used (notebook 04's search against verifier quality);
+the lookahead and per-bin rows with the verifier notebook 04's grid searched with (`_grid_verifier`)."""
+
+
+def _grid_verifier(s: dict[str, dict]) -> str:
+    return f"the adopted verifier ({s['04']['verifier']})"
+
+
 def _axis_prm(s: dict[str, dict]) -> list[tuple[str, dict]]:
     """Beam search (M = 4) minus best-of-N with the trained PRM, by budget, with 90% intervals (notebook 04)."""
     return _by_number(s["04"]["beam_minus_best_of_n"]["PRM"]["by_budget"])
@@ -93,7 +102,7 @@ def beam_ahead_at_small_budgets(s: dict[str, dict]) -> Judgement:
     """Beam search (M = 4) against best-of-N weighted with the PRM at the smallest budget: holds when beam search is
     ahead beyond the 90% interval."""
     budget, r = _axis_prm(s)[0]
-    return Judgement(_gap(budget, r), _verdict(r["lo"] > 0))
+    return Judgement(f"{PRM_AXIS}: {_gap(budget, r)}", _verdict(r["lo"] > 0))
 
 
 def beam_gain_shrinks(s: dict[str, dict]) -> Judgement:
@@ -101,7 +110,7 @@ def beam_gain_shrinks(s: dict[str, dict]) -> Judgement:
     smaller at the largest budget (beam search may fall below best-of-N there)."""
     rows = _axis_prm(s)
     (small, first), (large, last) = rows[0], rows[-1]
-    return Judgement(f"{_gap(small, first)}; {_gap(large, last)}",
+    return Judgement(f"{PRM_AXIS}: {_gap(small, first)}; {_gap(large, last)}",
                      _verdict(last["beam_minus_best_of_n"] < first["beam_minus_best_of_n"]))
 
 
@@ -111,7 +120,8 @@ def lookahead_worse(s: dict[str, dict]) -> Judgement:
     acc = s["04"]["accuracy"]
     look, beam = acc["lookahead k=3 M=sqrt N"], acc["beam M=sqrt N"]
     budgets = [b for b, _ in _by_number(look) if b in beam]
-    return Judgement(", ".join(f"{_pts(look[b] - beam[b])} points at N = {b}" for b in budgets),
+    return Judgement(f"with {_grid_verifier(s)}: " + ", ".join(f"{_pts(look[b] - beam[b])} points at N = {b}"
+                                                              for b in budgets),
                      _verdict(all(look[b] <= beam[b] for b in budgets)))
 
 
@@ -120,7 +130,8 @@ def beam_ahead_on_medium_bins(s: dict[str, dict]) -> Judgement:
     every budget (20 problems a bin; no interval is recorded)."""
     by_bin = s["04"]["beam_minus_best_of_n_by_bin"]
     medium = {b: by_bin[b] for b in ("3", "4") if b in by_bin}
-    text = "; ".join(f"bin {b}: " + ", ".join(f"{_pts(v)} at {n}" for n, v in _by_number(g)) for b, g in medium.items())
+    text = f"with {_grid_verifier(s)}: " + "; ".join(
+        f"bin {b}: " + ", ".join(f"{_pts(v)} at {n}" for n, v in _by_number(g)) for b, g in medium.items())
     return Judgement(text + " points", _verdict(bool(medium) and all(v > 0 for g in medium.values()
                                                                        for v in g.values())))
 
@@ -235,15 +246,27 @@ def pretraining_wins_hard_and_heavy_load(s: dict[str, dict]) -> Judgement:
                                                                                      for r in rows)))
 
 
-def untestable_levels(s: dict[str, dict]) -> Judgement:
-    """MATH's hand-labelled levels against the model's own difficulty bins: the synthetic world has no levels."""
-    return Judgement("the synthetic world has no hand-labelled levels (with `world: math500`, notebook 02 compares "
-                     "them)", UNTESTABLE)
+def bins_beat_levels(s: dict[str, dict]) -> Judgement:
+    """Compute-optimal search chosen within the model's oracle bins against the same choice within the problems'
+    nominal levels (the world's chain lengths; MATH's hand-labelled levels with given models), both cross-validated:
+    holds when the bins are at or above the levels at every budget and above at one at least (no interval is
+    recorded)."""
+    from ttc.methods.compute_optimal import LEVELS
+
+    acc = s["05"]["accuracy"]
+    levels = acc.get(next(iter(LEVELS)))
+    if not levels:
+        return Judgement("notebook 05 did not make the choice within levels", UNTESTABLE)
+    oracle = acc["compute-optimal (oracle bins)"]
+    diffs = {b: oracle[b] - levels[b] for b, _ in _by_number(oracle) if b in levels}
+    return Judgement("oracle bins minus nominal levels: " + ", ".join(f"{_pts(d)} points at N = {b}"
+                                                                     for b, d in diffs.items()),
+                     _verdict(all(d >= 0 for d in diffs.values()) and any(d > 0 for d in diffs.values())))
 
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("levels", "The model's own difficulty bins predict the value of test-time compute better than MATH's "
-          "hand-labelled levels", "Sec. 3.2", "02", "02_difficulty", untestable_levels),
+          "hand-labelled levels", "Sec. 3.2", "05", "05_compute_optimal_search", bins_beat_levels),
     Claim("prm_orm", "A PRM beats an ORM, which beats majority vote, in best-of-N weighted",
           "App. F, Fig. 14", "03", "03_best_of_n", prm_beats_orm_beats_majority),
     Claim("last_step", "Scoring an answer by the PRM's last step beats the minimum and the product",
@@ -310,10 +333,12 @@ def claims_table(summaries: dict[str, dict], by_seed: dict[int, dict[str, dict]]
         rows.append(f"| {c.finding} ({c.where}) | {judged[c.key].measured} | **{verdicts[0]}** | "
                     + " | ".join(verdicts[1:]) + f" | {held} | {link(c)} |")
     counts = {v: sum(j.verdict == v for j in judged.values()) for v in VERDICTS}
+    said = {HOLDS: "hold", FAILS: "do not hold", UNTESTABLE: "cannot be tested here"}
+    tally = [f"{counts[v]} {said[v]}" for v in VERDICTS if counts[v]]
     return (f"| the paper's finding | this study (training seed 0) | verdict | {' | '.join(seeds)} | holds at | "
             "figure, notebook |\n| --- | --- | --- |" + " --- |" * len(seeds) + " --- | --- |\n" + "\n".join(rows)
-            + "\n\n" + f"At the study's training seed, of {len(judged)} findings {counts[HOLDS]} hold, "
-              f"{counts[FAILS]} do not hold and {counts[UNTESTABLE]} cannot be tested here. "
+            + "\n\n" + f"At the study's training seed, of {len(judged)} findings "
+            + (", ".join(tally[:-1]) + " and " if len(tally) > 1 else "") + (tally[-1] if tally else "none") + ". "
             + (f"Seeds {', '.join(map(str, sorted(by_seed)))}: notebooks 02-07 rerun on the policy pretrained at that "
                "training seed (the world and the larger models notebook 01's)." if by_seed else
                f"The other seeds ({', '.join(map(str, POLICY_SEEDS))}) are not run yet (`make claims-seeds`)."))

@@ -148,7 +148,8 @@ def findings_01(s: dict) -> str:
             "its fall over the last quarter |\n"
             "| --- | --- | --- | --- | --- | --- | --- |\n" + rows + "\n\n" + checks + "\n\n"
             f"The largest model, {largest['name']}, has {s['span']:.1f}x the policy's parameters. The policy's "
-            f"pass@1 is below 0.1 on {_pct(sp['below_0.1'])} of test problems and above 0.9 on "
+            "pass@1 (from `n_samples_policy` samples a problem; the other sizes' from `n_samples_other`) is below "
+            f"0.1 on {_pct(sp['below_0.1'])} of test problems and above 0.9 on "
             f"{_pct(sp['above_0.9'])}. {seed_text}"
             + (f"\n\n{findings_facts(s['facts'])}" if s.get("facts") else ""))
 
@@ -337,8 +338,8 @@ def _size_trials(rows: list[dict]) -> str:
                      f"{family(r)} | {by_level(r, 'addition')} | {by_level(r, 'modchain')} | {_pct(r['below_0.1'])} / "
                      f"{_pct(r['above_0.9'])} / {_pct(r['between'])} | {r['final_val_loss']:.3g} | "
                      f"{_pct(r['last_quarter_fall'])} | {r['train_s'] / 60:.1f} |" for r in rows)
-    return ("\n\nThen sizes, training seeds and D in the profile's world (chains to 26 steps, additions to 16 digits; "
-            "compiled training steps; `bench/trials/size.py`). Greedy on the 500 test problems; mean pass@1 by level "
+    return ("\n\nThen sizes, training seeds and D in the world of the time (chains to 26 steps, additions to 16 "
+            "digits; compiled training steps; `bench/trials/size.py`). Greedy on the 500 test problems; mean pass@1 by level "
             "1-5 from 16 samples; spread below 0.1 / above 0.9 / between.\n\n"
             "| size | training seed | D | peak lr | greedy | greedy, addition / modchain | pass@1 by level, addition | "
             "by level, modchain | spread | final validation loss | its fall, last quarter | training min |\n"
@@ -376,7 +377,9 @@ def findings_seed_study(s: dict) -> str:
     checks = "\n".join(f"- {'holds' if ok else '**does not hold**'}: {name}" for name, ok in s["checks"].items())
     return ("| model | training seed | validation loss | its fall over the last quarter | greedy | pass@1 | "
             "pass@1 < 0.1 | pass@1 > 0.9 |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n" + rows + "\n\n"
-            + checks + f"\n\nPretraining these models took {s['pretrain_wall_s'] / 60:.0f} minutes in all.")
+            + checks + "\n\nPass@1 and its spread are from `n_samples_other` samples a problem for every model and seed, "
+            "so the policy's at its study seed differ a little from notebook 01's, which gives the policy "
+            f"`n_samples_policy`. Pretraining these models took {s['pretrain_wall_s'] / 60:.0f} minutes in all.")
 
 
 # --------------------------------------------------------------------------
@@ -671,12 +674,21 @@ def summary_05(curves: pd.DataFrame, ratios: pd.DataFrame, chosen: pd.DataFrame,
 
 
 def findings_05(s: dict) -> str:
+    from ttc.methods.compute_optimal import LEVELS
+
     acc = s["accuracy"]
     opt, bon = acc["compute-optimal (oracle bins)"], acc["best-of-N weighted"]
     budgets = [b for b, _ in _by_number(bon)]
     lines = ["- Compute-optimal (oracle bins) minus best-of-N weighted at equal budget: "
              + ", ".join(f"{_pts(opt[b] - bon[b])} at N = {b}" for b in budgets if b in opt) + "."]
     lines += _efficiency_lines(s["efficiency"], "best-of-N weighted", "about 4x less")
+    levels = acc.get(next(iter(LEVELS)))
+    if levels:
+        lines.append("- The choice within the model's oracle bins minus the same choice within nominal levels (the "
+                     "paper finds the model's own bins predict the value of test-time compute better than MATH's "
+                     "levels, Sec. 3.2): "
+                     + ", ".join(f"{_pts(opt[b] - levels[b])} at N = {b}" for b in budgets if b in opt and b in levels)
+                     + " points.")
     picks = "; ".join(f"bin {b}: " + ", ".join(f"{m} at {n}" for n, m in _by_number(by)) for b, by in
                       _by_number(s["chosen_oracle"]))
     lines.append(f"- Chosen per oracle bin (on all problems): {picks}.")
@@ -970,18 +982,26 @@ def readme_glance(summaries: dict[str, dict]) -> str:
 
 
 def readme_costs(timings: dict) -> str:
-    """The glance's line on what the two commands cost, from `make timings`' record (docs/timings.json)."""
-    names = {"reproduce": "`make reproduce` (the full study, from nothing)", "test": "`make test`"}
+    """The glance's line on what the two commands cost, from `make timings`' record (docs/timings.json); each
+    machine named once, after the commands measured on it."""
+    names = {"setup": "the virtual environment (`make setup`, from nothing)",
+             "reproduce": "`make reproduce` (the full study, from nothing)", "test": "`make test`"}
+    disk = {"reproduce": "data", "setup": "disk"}  # what the folder measured holds: the study's data, the packages
     done = {k: v for k, v in timings.items() if k in names and v["status"] == 0}
     if not done:
         return "- **Time**: not measured yet on a committed record (`make timings`)."
-    parts = [f"{names[k]} {v['seconds'] / 60:.0f} min (peak memory {v['peak_memory_gb']:.1f} GB"
-             + (f", data {v['data_gb']:.2f} GB" if v.get("data_gb") else "") + ")" for k, v in done.items()]
-    m = next(iter(done.values()))["machine"]
+
+    def on(m: dict) -> str:
+        return f"on {m['processor']} with {m['cores']} cores and {m['memory_gb']:.0f} GB of memory, Python {m['python']}"
+
+    by_machine: dict[str, list[str]] = {}
+    for k, v in sorted(done.items(), key=lambda kv: list(names).index(kv[0])):
+        by_machine.setdefault(on(v["machine"]), []).append(
+            f"{names[k]} {v['seconds'] / 60:.0f} min (peak memory {v['peak_memory_gb']:.1f} GB"
+            + (f", {disk.get(k, 'disk')} {v['data_gb']:.2f} GB" if v.get("data_gb") else "") + ")")
     missing = [names[k] for k in names if k not in done]
-    return (f"- **Time**: {'; '.join(parts)}, on {m['processor']} with {m['cores']} cores and {m['memory_gb']:.0f} GB "
-            f"of memory, Python {m['python']}" + (f"; {', '.join(missing)} not measured yet (`make timings`)"
-                                                  if missing else "") + ".")
+    return ("- **Time**: " + "; ".join(f"{'; '.join(parts)}, {machine}" for machine, parts in by_machine.items())
+            + (f"; {', '.join(missing)} not measured yet (`make timings`)" if missing else "") + ".")
 
 
 def rendered_block(name: str) -> tuple[str, str]:

@@ -383,13 +383,14 @@ def _efficiency_panel(ax, ratios: pd.DataFrame, styles: dict, reference: str, ti
 
 def plot_compute_optimal(curves: pd.DataFrame, flops: pd.DataFrame, ratios: pd.DataFrame, profile: str,
                          settings: dict) -> plt.Figure:
-    """Notebook 05: Fig. 4 (compute-optimal search with oracle and predicted bins against best-of-N
-    weighted, beam search and majority vote, by generation budget), the same against FLOPs, and
-    the budget compute-optimal needs to match best-of-N."""
+    """Notebook 05: Fig. 4 (compute-optimal search with oracle and predicted bins, and within nominal levels where
+    `curves` has that curve, against best-of-N weighted, beam search and majority vote, by generation budget), the
+    same against FLOPs, and the budget compute-optimal needs to match best-of-N."""
     theme()
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), gridspec_kw={"width_ratios": [1.2, 1.2, 1]})
     styles = METHOD_STYLES | {"compute-optimal (oracle bins)": {"color": "C8", "lw": 2.5},
-                              "compute-optimal (predicted bins)": {"color": "C9", "lw": 2.5, "ls": "-."}}
+                              "compute-optimal (predicted bins)": {"color": "C9", "lw": 2.5, "ls": "-."},
+                              "compute-optimal (nominal levels)": {"color": "C6", "lw": 1.8, "ls": ":"}}
     ax = axes[0]
     _curves(ax, curves, "budget", "method", styles=styles)
     _log2_budget_axis(ax, sorted(curves["budget"].unique()))
