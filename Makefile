@@ -73,8 +73,9 @@ RUN_NOTEBOOKS = rules=$$(mktemp -d) && trap 'rm -rf $$rules' EXIT && \
 # First, any executed notebook whose artifacts (listed beside it) were deleted, damaged or rebuilt since it ran
 # is removed, so that it runs again and rebuilds them, and so do the notebooks after it.
 # One run at a time in a profile's folder (ttc.core.run_lock): a second one stops at once, naming the first.
-LOCKED = TTC_RUN_COMMAND="make $@ PROFILE=$(PROFILE)" $(BIN)/python -m ttc.core.run_lock $(DATA)/$(PROFILE) -- \
-	$(MAKE) --no-print-directory PROFILE=$(PROFILE)
+# Removing a profile's data or a variant takes the same lock, so that nothing is removed under a running study.
+UNDER_LOCK = TTC_RUN_COMMAND="make $@ PROFILE=$(PROFILE)" $(BIN)/python -m ttc.core.run_lock $(DATA)/$(PROFILE) --
+LOCKED = $(UNDER_LOCK) $(MAKE) --no-print-directory PROFILE=$(PROFILE)
 
 reproduce: params/$(PROFILE).yaml | $(STAMP)  ## run every notebook in order (PROFILE=full|quick|tiny; PARAMS="-p name value" for a variant)
 	@$(LOCKED) locked-reproduce
@@ -108,7 +109,7 @@ variants: | $(STAMP)  ## list the variants of PROFILE on disk (what differs in e
 	$(BIN)/python -m ttc.pipelines.variants list $(PROFILE)
 
 remove-variant: | $(STAMP)  ## remove one variant of PROFILE (VARIANT=name, as `make variants` lists it): its data and figures
-	$(BIN)/python -m ttc.pipelines.variants remove $(PROFILE) $(VARIANT)
+	@$(UNDER_LOCK) $(BIN)/python -m ttc.pipelines.variants remove $(PROFILE) $(VARIANT)
 
 readme: | $(STAMP)  ## render the README's claims table and docs/results.md from the committed figures/NN_summary.json
 	$(BIN)/python -m ttc.report.findings readme
@@ -163,5 +164,5 @@ lab: $(STAMP)  ## JupyterLab on the project's kernel (PORT=8888, IP=127.0.0.1); 
 		--ServerApp.root_dir=$(CURDIR) --ServerApp.default_url=/lab/tree/notebooks \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
-clean-profile:  ## remove data/PROFILE (models, tables, executed notebooks) to recompute it
-	rm -rf $(DATA)/$(PROFILE)
+clean-profile: | $(STAMP)  ## remove data/PROFILE (models, tables, executed notebooks) to recompute it
+	@$(UNDER_LOCK) rm -rf $(DATA)/$(PROFILE)

@@ -2,6 +2,7 @@
 passing its bound, and never with a confident wrong verdict; what cannot be decided says so."""
 
 import concurrent.futures
+import math
 import time
 
 import pytest
@@ -102,6 +103,10 @@ def test_power_towers_are_decided_exactly_or_said_too_large():
     assert exact_value("\\frac{1}{\\frac{1}{3}} - (-1)^{3}") == 4
     assert judge("1", "9^{9^{9}}").note.endswith(f"too large to compare (over {MAX_BITS} bits)")
     assert judge("1", "(-1)^{10^{10}}") == Verdict(True)
+    # every result is bounded, not only a power's: a sum of fractions each within the bound would pass it
+    near = MAX_BITS - 1
+    terms = "+".join(f"\\frac{{1}}{{{p}^{{{int(near / math.log2(p))}}}}}" for p in (2, 3, 5, 7, 11, 13, 17, 19))
+    assert judge("1", terms).note.endswith(f"too large to compare (over {MAX_BITS} bits)")
 
 
 def test_a_missing_or_foreign_answer_is_graded_not_raised():
@@ -118,3 +123,23 @@ def test_arithmetic_read_exactly_agrees_with_itself_written_twice(text):
     assert judge(text, text) == Verdict(True)
     verdict = judge("0", text, timeout=TIMEOUT)
     assert isinstance(verdict, Verdict) and (verdict.decided or verdict.note)
+
+
+def test_a_worker_that_ended_is_replaced_and_one_that_ends_mid_grade_says_so(monkeypatch):
+    from ttc.world import math_grading as G
+
+    assert judge("\\frac{1}{2}", "0.5") == Verdict(True)  # a worker is running
+    G._worker.process.kill()
+    G._worker.process.wait()
+    assert judge("\\frac{1}{2}", "0.5") == Verdict(True)  # replaced before the grade
+    worker = G._worker.process
+
+    def dies_instead_of_answering(timeout):
+        worker.kill()
+        worker.wait()
+        return ""
+
+    monkeypatch.setattr(G._worker, "_line", dies_instead_of_answering)
+    assert judge("\\frac{1}{2}", "0.5").note == "math-verify failed (its worker ended)"
+    monkeypatch.undo()
+    assert judge("\\frac{1}{2}", "0.5") == Verdict(True)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -77,6 +78,27 @@ def test_the_command_exit_status_is_the_runs(tmp_path):
     assert subprocess.run(LOCK + [str(tmp_path)], capture_output=True, timeout=30).returncode == 2
 
 
+def test_a_signal_to_the_run_stops_everything_it_started_and_frees_the_folder(tmp_path):
+    # sh starts a grandchild and waits: a SIGTERM to sh alone would leave the grandchild holding the lock
+    grandchild = tmp_path / "grandchild.pid"
+    run = subprocess.Popen(LOCK + [str(tmp_path), "--", "sh", "-c", f"sleep 60 & echo $! > {grandchild}; wait"])
+    wait_for_holder(tmp_path, run.pid)
+    while not grandchild.exists() or not grandchild.read_text().strip():
+        time.sleep(0.05)
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=30) == 128 + signal.SIGTERM
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            os.close(L.acquire(tmp_path, "next run"))
+            break
+        except L.FolderBusy:
+            assert time.monotonic() < deadline, "something the run started outlived it, holding the lock"
+            time.sleep(0.05)
+    stat = Path(f"/proc/{int(grandchild.read_text())}/stat")
+    assert not stat.exists() or stat.read_text().split(") ")[1][0] == "Z"  # gone, or a zombie nobody reaped yet
+
+
 def test_make_reproduce_refuses_a_folder_another_run_holds(tmp_path):
     folder = tmp_path / "data" / "tiny"
     fd = L.acquire(folder, "make reproduce PROFILE=tiny (the first)")
@@ -90,3 +112,17 @@ def test_make_reproduce_refuses_a_folder_another_run_holds(tmp_path):
     assert out.returncode != 0
     assert f"{folder} is busy: process {os.getpid()} (`make reproduce PROFILE=tiny (the first)`" in out.stderr
     assert not (folder / "notebooks").exists()
+
+
+@pytest.mark.parametrize("target", [["clean-profile"], ["remove-variant", "VARIANT=seed-1"]])
+def test_nothing_is_removed_under_a_running_study(tmp_path, target):
+    folder = tmp_path / "data" / "tiny"
+    (folder / "variants" / "seed-1").mkdir(parents=True)
+    fd = L.acquire(folder, "make reproduce PROFILE=tiny (running)")
+    try:
+        out = subprocess.run(["make", "--no-print-directory", *target, "PROFILE=tiny"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120, env=os.environ | {"TTC_DATA_ROOT": str(tmp_path / "data")})
+    finally:
+        os.close(fd)
+    assert out.returncode != 0 and f"{folder} is busy" in out.stderr
+    assert (folder / "variants" / "seed-1").is_dir()

@@ -47,6 +47,7 @@ def test_every_profile_gives_every_parameter_and_builds():
     ({"n_axis_problems": 11}, r"n_axis_problems=11 is out of range"),
     ({"prm_lm_tokens": -5}, r"^prm_lm_tokens=-5 is out of range"),
     ({"policy_seed": -1}, r"^policy_seed=-1 must be null \(notebook 01's policy\) or a training seed >= 0"),
+    ({"policy_seed": 0}, r"^policy_seed=0 is the study's own training seed \(seed=0\), notebook 01's policy"),
     ({"policy_seed": "1"}, r"^policy_seed='1' \(str\) is not allowed; expected int \| None"),
 ])
 def test_bad_parameters_are_refused_with_their_value(overrides, message):

@@ -1,6 +1,5 @@
 """What the two commands cost is measured, recorded with the machine, and rendered; nothing is typed."""
 
-import json
 import re
 import sys
 
@@ -55,9 +54,8 @@ def test_the_folder_measured_for_disk_can_be_named_and_the_setup_renders_its_dis
     assert timings.measure([sys.executable, "-c", "pass"])["data_gb"] is None
     path = tmp_path / "timings.json"
     monkeypatch.setattr(timings, "RECORD", path)
-    monkeypatch.setattr(timings, "record", lambda name, entry, p=path: path.write_text(json.dumps({name: entry})))
     assert timings.main(["run", "setup", "--disk", str(venv), "--", sys.executable, "-c", "pass"]) == 0
-    entry = json.loads(path.read_text())["setup"]
+    entry = timings.load()["setup"]
     assert entry["data_gb"] == round(2000 / 2**30, 3) and entry["status"] == 0
     assert timings.main(["run", "setup", "--disk", str(venv)]) == 2  # no command: the usage
     line = readme_costs({"setup": entry | {"data_gb": 2.1}})

@@ -69,16 +69,27 @@ def main(argv: list[str]) -> int:
     except FolderBusy as e:
         print(e, file=sys.stderr)
         return BUSY
-    child = subprocess.Popen(command, pass_fds=(fd,))
-    # A signal to this process alone (a `kill`, not the terminal's Ctrl-C, which reaches the whole group) is
-    # passed on, so that the run it guards stops with it.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, frame: child.send_signal(signum))
-    while True:
+    # The run is its own process group, and a signal to this process (a `kill`, the terminal's Ctrl-C) goes to the
+    # whole group: a `make` that gets SIGTERM ends its recipe's shell but not what that shell started, which would
+    # go on holding the lock. A signal that comes before the group exists is passed on once it does.
+    child, pending = None, []
+
+    def forward(signum, frame):
+        if child is None:
+            pending.append(signum)
+            return
         try:
-            return child.wait()
-        except KeyboardInterrupt:  # the child got it too; wait for it to end
-            continue
+            os.killpg(child.pid, signum)
+        except ProcessLookupError:  # the group has ended
+            pass
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, forward)
+    child = subprocess.Popen(command, pass_fds=(fd,), process_group=0)
+    for signum in pending:
+        forward(signum, None)
+    status = child.wait()
+    return 128 - status if status < 0 else status  # killed by signal N: the shell's 128 + N
 
 
 if __name__ == "__main__":

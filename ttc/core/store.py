@@ -479,6 +479,12 @@ def write_variant_record(folder: Path, values: dict) -> None:
         _write_bytes(path, data)
 
 
+def folder_bytes(folder: Path) -> int:
+    """The bytes of every file under `folder` (0 when it does not exist)."""
+    folder = Path(folder)
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.exists() else 0
+
+
 def read_variant_record(folder: Path) -> dict | None:
     """What differs in a variant's folder, from its `variant.json`; None when the record is missing or is not a
     JSON object whose `differs` is an object (damaged by hand: the listing says so rather than stopping)."""

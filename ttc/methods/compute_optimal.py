@@ -236,16 +236,16 @@ REFERENCES = ("best-of-N weighted", "beam M=sqrt N", "majority vote")
 
 
 def compare(results: pd.DataFrame, n_splits: int, seed: int = 0,
-            levels: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Compute-optimal (oracle and predicted bins, cross-validated; within nominal levels too when `levels`, which
-    needs a `level` column) beside the reference strategies.
+            curves: dict[str, str] = COMPUTE_OPTIMAL) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compute-optimal (cross-validated within each of `curves`' columns: by default the oracle and predicted bins;
+    `COMPUTE_OPTIMAL | LEVELS` adds the nominal levels, from a `level` column) beside the reference strategies.
 
     Returns per-problem rows (method, problem, budget, accuracy, FLOPs of the strategy chosen for
     it) and the spread over fold splits. The candidates are the search strategies; majority vote is
     only a reference.
     """
     return compare_candidates(results[results.search != "majority"], results[results.method.isin(REFERENCES)],
-                              STRATEGY, n_splits, seed, COMPUTE_OPTIMAL | (LEVELS if levels else {}))
+                              STRATEGY, n_splits, seed, curves)
 
 
 def compare_candidates(candidates: pd.DataFrame, references: pd.DataFrame, strategy: tuple[str, ...], n_splits: int,

@@ -165,6 +165,9 @@ class StudyConfig:
         if self.revisions.n_test_problems > self.search.n_problems:
             raise ConfigError(f"n_revision_problems={self.revisions.n_test_problems} exceeds notebook 04's "
                               f"n_search_problems={self.search.n_problems}: the chains run on its search problems")
+        if self.ladder.policy_seed is not None and self.ladder.policy_seed == self.seed:
+            raise ConfigError(f"policy_seed={self.ladder.policy_seed} is the study's own training seed (seed={self.seed}),"
+                              " notebook 01's policy: leave policy_seed null")
         if self.selection.demo_problems and self.selection.demo_budget not in self.search.budgets:
             budgets, demo = list(self.search.budgets), self.selection.demo_budget
             raise ConfigError(f"demo_budget={demo} (notebook 05's demo) is not one of the searched budgets={budgets}: "
@@ -382,15 +385,10 @@ class Study:
 
         return policy_dir(self.path("models"), name)
 
-    def other_policy_seed(self) -> int | None:
-        """The policy's training seed when it is not notebook 01's (`policy_seed`), else None."""
-        seed = self.config.ladder.policy_seed
-        return None if seed is None or seed == self.config.seed else seed
-
     def model_dir(self, name: str) -> Path:
         """The ladder model `name` as notebooks 02-07 use it, checked to be there and whole: notebook 01's, but for
         the policy at another training seed (`policy_seed`), the seed study's model of it."""
-        seed = self.other_policy_seed()
+        seed = self.config.ladder.policy_seed
         if seed is None or name != self.config.ladder.policy:
             return self.ladder_dir(name)
         from ttc.core.store import check_artifact
@@ -406,7 +404,7 @@ class Study:
         rows those of the policy at `policy_seed` when it is another seed (evaluated as notebook 01 evaluates
         the policy, `results/02_policy_eval.parquet`)."""
         table = self.read("ladder_results")
-        seed, policy = self.other_policy_seed(), self.config.ladder.policy
+        seed, policy = self.config.ladder.policy_seed, self.config.ladder.policy
         if seed is None:
             return table
         import pandas as pd
@@ -419,14 +417,12 @@ class Study:
 
     def ensure_policy(self) -> None:
         """The policy at `policy_seed`, pretrained now with the study's recipe unless the seed study has trained it
-        (notebook 02, the first to read it, calls this)."""
-        seed = self.other_policy_seed()
-        if seed is None:
-            return
-        from ttc.pipelines.seed_study import model_dir, train_policy_seed
-        from ttc.core.store import artifact_status
+        (notebook 02, the first to read it, calls this). `pretrain` skips a finished model and refuses one made with
+        other settings, as it does for the seed study's own."""
+        seed = self.config.ladder.policy_seed
+        if seed is not None:
+            from ttc.pipelines.seed_study import train_policy_seed
 
-        if artifact_status(model_dir(self, self.config.ladder.policy, seed)) != "ok":
             train_policy_seed(self, seed)
 
     def policy_record(self) -> dict:

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from ttc.core.config import ConfigError
-from ttc.core.store import data_dir, figures_dir, read_variant_record
+from ttc.core.store import data_dir, figures_dir, folder_bytes, read_variant_record
 from ttc.pipelines.parameters import PARAMETERS, profile_params, unknown
 from ttc.pipelines.stages import NEUTRAL, STAGES, closure, stage_folder, upstream
 
@@ -128,8 +128,7 @@ def variants_on_disk(profile: str) -> dict[str, dict]:
     out = {}
     for folder in sorted((data_dir(profile) / "variants").glob("*/")):
         differs = read_variant_record(folder)
-        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-        out[folder.name] = {"differs": differs, "bytes": size}
+        out[folder.name] = {"differs": differs, "bytes": folder_bytes(folder)}
     return out
 
 
@@ -157,7 +156,7 @@ def main(argv: list[str]) -> int:
             found = variants_on_disk(args[1])
             for name, v in found.items():
                 figures = len(variant_figures(args[1], name))
-                differs = v["differs"] if v["differs"] is not None else "unknown (its variant.json is missing or damaged)"
+                differs = "unknown (its variant.json is missing or damaged)" if v["differs"] is None else v["differs"]
                 print(f"{name}\n    differs: {differs}\n    {v['bytes'] / 1e6:.1f} MB, {figures} figure files")
             print(f"{len(found)} variant(s) of the {args[1]} profile under {data_dir(args[1]) / 'variants'}")
         elif args[:1] == ["remove"] and len(args) == 3:

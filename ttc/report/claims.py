@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+from ttc.pipelines.stages import STAGES
 from ttc.report.numbers import by_number as _by_number
 from ttc.report.numbers import pct as _pct
 
@@ -49,6 +50,15 @@ def _pts(x: float) -> str:
 
 def _verdict(ok: bool) -> str:
     return HOLDS if ok else FAILS
+
+
+def _gaps(minuend: dict, subtrahend: dict) -> dict[str, float]:
+    """One curve minus another (budget -> accuracy each), at every budget both ran, in numeric order."""
+    return {b: v - subtrahend[b] for b, v in _by_number(minuend) if b in subtrahend}
+
+
+def _gaps_text(gaps: dict[str, float]) -> str:
+    return ", ".join(f"{_pts(d)} points at N = {b}" for b, d in gaps.items())
 
 
 def _within(x: float, bound: float) -> bool:
@@ -118,11 +128,8 @@ def lookahead_worse(s: dict[str, dict]) -> Judgement:
     """Lookahead (k = 3, M = sqrt N) against beam search (M = sqrt N) with the grid's verifier: holds when lookahead
     is at most level with beam search at every budget both ran (no interval is recorded)."""
     acc = s["04"]["accuracy"]
-    look, beam = acc["lookahead k=3 M=sqrt N"], acc["beam M=sqrt N"]
-    budgets = [b for b, _ in _by_number(look) if b in beam]
-    return Judgement(f"with {_grid_verifier(s)}: " + ", ".join(f"{_pts(look[b] - beam[b])} points at N = {b}"
-                                                              for b in budgets),
-                     _verdict(all(look[b] <= beam[b] for b in budgets)))
+    gaps = _gaps(acc["lookahead k=3 M=sqrt N"], acc["beam M=sqrt N"])
+    return Judgement(f"with {_grid_verifier(s)}: {_gaps_text(gaps)}", _verdict(all(d <= 0 for d in gaps.values())))
 
 
 def beam_ahead_on_medium_bins(s: dict[str, dict]) -> Judgement:
@@ -164,11 +171,8 @@ def compute_optimal_search_4x(s: dict[str, dict]) -> Judgement:
 def predicted_bins_as_good(s: dict[str, dict]) -> Judgement:
     """Compute-optimal search with predicted against oracle bins: holds when it is within 2 points at every budget."""
     acc = s["05"]["accuracy"]
-    oracle, predicted = acc["compute-optimal (oracle bins)"], acc["compute-optimal (predicted bins)"]
-    budgets = [b for b, _ in _by_number(oracle) if b in predicted]
-    diffs = {b: predicted[b] - oracle[b] for b in budgets}
-    return Judgement(", ".join(f"{_pts(d)} points at N = {b}" for b, d in diffs.items()),
-                     _verdict(all(_within(d, 0.02) for d in diffs.values())))
+    gaps = _gaps(acc["compute-optimal (predicted bins)"], acc["compute-optimal (oracle bins)"])
+    return Judgement(_gaps_text(gaps), _verdict(all(_within(d, 0.02) for d in gaps.values())))
 
 
 # --------------------------------------------------------------------------
@@ -257,11 +261,9 @@ def bins_beat_levels(s: dict[str, dict]) -> Judgement:
     levels = acc.get(next(iter(LEVELS)))
     if not levels:
         return Judgement("notebook 05 did not make the choice within levels", UNTESTABLE)
-    oracle = acc["compute-optimal (oracle bins)"]
-    diffs = {b: oracle[b] - levels[b] for b, _ in _by_number(oracle) if b in levels}
-    return Judgement("oracle bins minus nominal levels: " + ", ".join(f"{_pts(d)} points at N = {b}"
-                                                                     for b, d in diffs.items()),
-                     _verdict(all(d >= 0 for d in diffs.values()) and any(d > 0 for d in diffs.values())))
+    gaps = _gaps(acc["compute-optimal (oracle bins)"], levels)
+    return Judgement(f"oracle bins minus nominal levels: {_gaps_text(gaps)}",
+                     _verdict(all(d >= 0 for d in gaps.values()) and any(d > 0 for d in gaps.values())))
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -320,7 +322,7 @@ def claims_table(summaries: dict[str, dict], by_seed: dict[int, dict[str, dict]]
     by_seed = by_seed or {}
     at_seed = {seed: judge_all(s) for seed, s in sorted(by_seed.items())}
     link = link or (lambda c: f"[{c.figure}](figures/{c.figure}.png), [notebook {c.notebook}]"
-                              f"(notebooks/{NOTEBOOK_FILES[c.notebook]}.ipynb)")
+                              f"(notebooks/{STAGES[c.notebook].notebook}.ipynb)")
     seeds = [f"seed {seed}" for seed in POLICY_SEEDS]
     rows = []
     for c in CLAIMS:
@@ -343,6 +345,3 @@ def claims_table(summaries: dict[str, dict], by_seed: dict[int, dict[str, dict]]
                "training seed (the world and the larger models notebook 01's)." if by_seed else
                f"The other seeds ({', '.join(map(str, POLICY_SEEDS))}) are not run yet (`make claims-seeds`)."))
 
-
-NOTEBOOK_FILES = {"01": "01_base_models", "02": "02_difficulty", "03": "03_verifiers", "04": "04_verifier_search",
-                  "05": "05_compute_optimal_search", "06": "06_revisions", "07": "07_pretraining_vs_test_time"}

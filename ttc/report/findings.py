@@ -339,8 +339,8 @@ def _size_trials(rows: list[dict]) -> str:
                      f"{_pct(r['above_0.9'])} / {_pct(r['between'])} | {r['final_val_loss']:.3g} | "
                      f"{_pct(r['last_quarter_fall'])} | {r['train_s'] / 60:.1f} |" for r in rows)
     return ("\n\nThen sizes, training seeds and D in the world of the time (chains to 26 steps, additions to 16 "
-            "digits; compiled training steps; `bench/trials/size.py`). Greedy on the 500 test problems; mean pass@1 by level "
-            "1-5 from 16 samples; spread below 0.1 / above 0.9 / between.\n\n"
+            "digits; compiled training steps; `bench/trials/size.py`). Greedy on the 500 test problems; mean pass@1 "
+            "by level 1-5 from 16 samples; spread below 0.1 / above 0.9 / between.\n\n"
             "| size | training seed | D | peak lr | greedy | greedy, addition / modchain | pass@1 by level, addition | "
             "by level, modchain | spread | final validation loss | its fall, last quarter | training min |\n"
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + body
@@ -377,8 +377,8 @@ def findings_seed_study(s: dict) -> str:
     checks = "\n".join(f"- {'holds' if ok else '**does not hold**'}: {name}" for name, ok in s["checks"].items())
     return ("| model | training seed | validation loss | its fall over the last quarter | greedy | pass@1 | "
             "pass@1 < 0.1 | pass@1 > 0.9 |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n" + rows + "\n\n"
-            + checks + "\n\nPass@1 and its spread are from `n_samples_other` samples a problem for every model and seed, "
-            "so the policy's at its study seed differ a little from notebook 01's, which gives the policy "
+            + checks + "\n\nPass@1 and its spread are from `n_samples_other` samples a problem for every model and "
+            "seed, so the policy's at its study seed differ a little from notebook 01's, which gives the policy "
             f"`n_samples_policy`. Pretraining these models took {s['pretrain_wall_s'] / 60:.0f} minutes in all.")
 
 
@@ -992,10 +992,12 @@ def readme_costs(timings: dict) -> str:
         return "- **Time**: not measured yet on a committed record (`make timings`)."
 
     def on(m: dict) -> str:
-        return f"on {m['processor']} with {m['cores']} cores and {m['memory_gb']:.0f} GB of memory, Python {m['python']}"
+        return (f"on {m['processor']} with {m['cores']} cores and {m['memory_gb']:.0f} GB of memory, "
+                f"Python {m['python']}")
 
     by_machine: dict[str, list[str]] = {}
-    for k, v in sorted(done.items(), key=lambda kv: list(names).index(kv[0])):
+    for k in (k for k in names if k in done):
+        v = done[k]
         by_machine.setdefault(on(v["machine"]), []).append(
             f"{names[k]} {v['seconds'] / 60:.0f} min (peak memory {v['peak_memory_gb']:.1f} GB"
             + (f", {disk.get(k, 'disk')} {v['data_gb']:.2f} GB" if v.get("data_gb") else "") + ")")

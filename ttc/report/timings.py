@@ -2,8 +2,9 @@
 
 `python -m ttc.report.timings run NAME [--disk FOLDER] -- COMMAND...` runs COMMAND, then records under NAME its wall
 time, the peak resident memory of its largest process, the disk FOLDER holds afterwards (by default the data root,
-`TTC_DATA_ROOT`, when set), the commit measured and the machine (processor, cores, memory, Python). The README's glance renders the record; nothing in it is typed.
-A command that fails is recorded as failed, with its exit status, and the record says so.
+`TTC_DATA_ROOT`, when set), the commit measured and the machine (processor, cores, memory, Python). The README's
+glance renders the record; nothing in it is typed. A command that fails is recorded as failed, with its exit
+status, and the glance leaves it out.
 
 Use: `make timings` (the virtual environment, the tests and the full study, each from nothing, in build/timings/;
 over an hour at the full profile), `make timings WHAT=test` (the tests alone; WHAT=setup, WHAT=reproduce).
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 from ttc.core.config import ROOT
+from ttc.core.store import folder_bytes, write_json
 
 RECORD = ROOT / "docs" / "timings.json"
 
@@ -46,10 +48,6 @@ def commit() -> str:
     return head.stdout.strip() + ("+changes" if changes.stdout.strip() else "")
 
 
-def disk_bytes(folder: Path) -> int:
-    return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) if Path(folder).exists() else 0
-
-
 def measure(command: list[str], disk: Path | None = None) -> dict:
     """Run `command`; its exit status, wall seconds, the peak resident memory of its largest process and the disk
     `disk` holds afterwards (by default the data root, when `TTC_DATA_ROOT` is set)."""
@@ -61,18 +59,18 @@ def measure(command: list[str], disk: Path | None = None) -> dict:
     folder = disk or (Path(os.environ["TTC_DATA_ROOT"]) if os.environ.get("TTC_DATA_ROOT") else None)
     return {"command": " ".join(command), "status": status, "seconds": round(seconds, 1),
             "peak_memory_gb": round(peak_kb / 2**20, 2),
-            "data_gb": round(disk_bytes(folder) / 2**30, 3) if folder else None, "date": datetime.date.today().isoformat(), "commit": measured, "machine": machine()}
+            "data_gb": round(folder_bytes(folder) / 2**30, 3) if folder else None,
+            "date": datetime.date.today().isoformat(), "commit": measured, "machine": machine()}
 
 
-def record(name: str, entry: dict, path: Path = RECORD) -> None:
-    from ttc.core.store import write_json
-
-    records = json.loads(path.read_text()) if path.exists() else {}
-    records[name] = entry
-    write_json(path, records, manifest=False)
+def record(name: str, entry: dict, path: Path | None = None) -> None:
+    """`entry` under `name` in the record (docs/timings.json unless `path`), the other entries kept."""
+    path = path or RECORD
+    write_json(path, load(path) | {name: entry}, manifest=False)
 
 
-def load(path: Path = RECORD) -> dict:
+def load(path: Path | None = None) -> dict:
+    path = path or RECORD
     return json.loads(path.read_text()) if path.exists() else {}
 
 

@@ -6,7 +6,8 @@ nested braces or a megabyte of `x+x+...` take sympy's parser as long. Its own ti
 a process's main thread may set, and do not stop C either. So a grade is decided in three steps:
 
 1. **Exactly, here**, when both answers are integer or fraction arithmetic (`2^{2^{16}}`, `\\frac{5}{2}`, `-3`):
-   evaluated with Python's integers and fractions, a power refused once its result would pass `MAX_BITS`. Two
+   evaluated with Python's integers and fractions, any result refused once it would pass `MAX_BITS` (so that no
+   power, sum or quotient runs long: each operation's inputs are within the bound). Two
    such answers are equal or not with certainty; one too large to evaluate leaves the grade undecided.
 2. **Refused, here**, when an answer is longer than `MAX_CHARS` or nested deeper than `MAX_DEPTH`: undecided
    (unless the two are the same text).
@@ -29,14 +30,16 @@ import select
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from fractions import Fraction
 
 MAX_CHARS = 1000  # MATH-500's longest gold answer has under 200 characters
 MAX_DEPTH = 40  # brackets of any kind, nested; sympy's parser recurses on each
-MAX_BITS = 1 << 20  # an exactly evaluated number's size: 2^{65536} (65,537 bits) is well inside
+MAX_BITS = 1 << 17  # an exactly evaluated number's size: 2^{65536} (65,537 bits) is inside; a sum of two at the
+# bound takes tens of milliseconds (its gcd), at 2^20 bits seconds
 TIMEOUT = 10.0  # seconds math-verify may take over one grade
+STARTUP = 120.0  # seconds a new worker may take to import math-verify, not counted in a grade's deadline
+READY = "ready"  # the worker's first line, once it can grade
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,14 @@ class _NotArithmetic(ValueError):
 
 
 class _TooLarge(ValueError):
-    """A power whose result would pass MAX_BITS."""
+    """A result that would pass MAX_BITS."""
+
+
+def _checked(value: Fraction) -> Fraction:
+    """`value`, or _TooLarge when its numerator or denominator passes MAX_BITS."""
+    if max(value.numerator.bit_length(), value.denominator.bit_length()) > MAX_BITS:
+        raise _TooLarge()
+    return value
 
 
 _TOKEN = re.compile(r"\s*(\d+|\\(?:d|t)?frac|\\cdot|\\times|\\left|\\right|[-+*/^(){}])")
@@ -75,8 +85,6 @@ def _tokens(text: str) -> list[str]:
         i = m.end()
         if m.group(1) not in ("\\left", "\\right"):
             out.append(m.group(1))
-        while i < len(text) and text[i].isspace():
-            i += 1
     return out
 
 
@@ -91,9 +99,9 @@ def _power(base: Fraction, exponent: Fraction) -> Fraction:
     if base == -1:
         return Fraction(-1 if e % 2 else 1)
     size = max(abs(base.numerator), base.denominator)
-    if abs(e) * math.log2(size) > MAX_BITS:
+    if abs(e) * math.log2(size) > MAX_BITS:  # refused before it is computed
         raise _TooLarge()
-    return base ** e
+    return _checked(base ** e)
 
 
 class _Parser:
@@ -123,7 +131,7 @@ class _Parser:
     def expr(self) -> Fraction:
         value = self.term()
         while self.peek() in ("+", "-"):
-            value = value + self.term() if self.take() == "+" else value - self.term()
+            value = _checked(value + self.term() if self.take() == "+" else value - self.term())
         return value
 
     def term(self) -> Fraction:
@@ -132,7 +140,7 @@ class _Parser:
             op, right = self.take(), self.unary()
             if op == "/" and right == 0:
                 raise _NotArithmetic("division by zero")
-            value = value / right if op == "/" else value * right
+            value = _checked(value / right if op == "/" else value * right)
         return value
 
     def unary(self) -> Fraction:
@@ -177,7 +185,7 @@ class _Parser:
             numerator, denominator = self.group("{", "}"), self.group("{", "}")
             if denominator == 0:
                 raise _NotArithmetic("division by zero")
-            return numerator / denominator
+            return _checked(numerator / denominator)
         raise _NotArithmetic(f"unexpected {token!r}")
 
 
@@ -247,15 +255,21 @@ class _Worker:
             self.process.wait()
             self.process = None
 
+    def _line(self, timeout: float) -> str:
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        return self.process.stdout.readline() if ready else ""
+
     def _exchange(self, request: str, timeout: float) -> str:
-        """The worker's reply line to `request`, or "" when it gave none within `timeout` seconds or has ended."""
-        if self.process is None or self.process.poll() is not None:
-            self.process = self._start()
+        """The worker's reply line to `request`, or "" when it gave none within `timeout` seconds or has ended. A
+        worker started here first says it is ready, so that its imports are not charged to the grade."""
         try:
+            if self.process is None or self.process.poll() is not None:
+                self.process = self._start()
+                if self._line(STARTUP).strip() != READY:
+                    return ""
             self.process.stdin.write(request)
             self.process.stdin.flush()
-            ready, _, _ = select.select([self.process.stdout], [], [], timeout)
-            return self.process.stdout.readline() if ready else ""
+            return self._line(timeout)
         except (OSError, ValueError):
             return ""
         except BaseException:  # an interrupt: the reply it leaves unread must not answer the next grade
@@ -263,19 +277,20 @@ class _Worker:
             raise
 
     def ask(self, gold: str, answer: str, timeout: float) -> dict | None:
-        """math-verify's reply ({"equal": bool} or {"error": str}), or None after `timeout` seconds."""
+        """math-verify's reply ({"equal": bool} or {"error": str}), or None after `timeout` seconds. A worker that
+        answers nothing, or not in JSON, is stopped; the next grade starts another."""
         request = json.dumps({"gold": gold, "answer": answer}) + "\n"
         with self.lock:
-            for attempt in range(2):  # a worker that had ended by itself is replaced once
-                start = time.monotonic()
-                line = self._exchange(request, timeout)
-                if line:
-                    return json.loads(line)
-                ended = self.process is not None and self.process.poll() is not None
+            line = self._exchange(request, timeout)
+            if not line:  # stopped at its deadline, or it had ended
+                ended = self.process is None or self.process.poll() is not None
                 self.stop()
-                if not ended or time.monotonic() - start >= timeout:
-                    return None
-            return None
+                return {"error": "its worker ended"} if ended else None
+            try:
+                return json.loads(line)
+            except ValueError:
+                self.stop()
+                return {"error": f"an unreadable reply {line[:80]!r}"}
 
 
 _worker = _Worker()
@@ -293,6 +308,7 @@ def _serve(parent: int) -> None:
 
     for name in ("math_verify.parser", "math_verify.grader"):  # it warns at every call that timeouts are off
         logging.getLogger(name).setLevel(logging.ERROR)
+    print(READY, flush=True)
     for line in sys.stdin:
         request = json.loads(line)
         try:
