@@ -30,6 +30,23 @@ def wait_for_holder(folder, pid_of=None, timeout=30):
     raise AssertionError("the run never took its lock")
 
 
+def wait_for_pid(path):
+    while not path.exists() or not path.read_text().strip():
+        time.sleep(0.05)
+    return int(path.read_text())
+
+
+def acquire_once_free(folder, command, why, timeout=30):
+    """The lock, taken as soon as the run that held it has ended; fails with `why` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return L.acquire(folder, command)
+        except L.FolderBusy:
+            assert time.monotonic() < deadline, why
+            time.sleep(0.05)
+
+
 def test_a_second_run_stops_at_once_with_one_line_naming_the_first(tmp_path):
     first = subprocess.Popen(LOCK + [str(tmp_path), "--", "sleep", "30"])
     try:
@@ -51,23 +68,14 @@ def test_a_killed_runs_lock_is_stale_and_the_next_run_takes_it(tmp_path):
     child_pid = tmp_path / "child.pid"
     first = subprocess.Popen(LOCK + [str(tmp_path), "--", "sh", "-c", f"echo $$ > {child_pid}; exec sleep 30"])
     wait_for_holder(tmp_path, first.pid)
-    while not child_pid.exists() or not child_pid.read_text().strip():
-        time.sleep(0.05)
+    child = wait_for_pid(child_pid)
     first.send_signal(signal.SIGKILL)
     first.wait()
     # its child still holds the lock: the run is not over while anything it started lives
     with pytest.raises(L.FolderBusy):
         L.acquire(tmp_path, "here")
-    os.kill(int(child_pid.read_text()), signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            fd = L.acquire(tmp_path, "next run")
-            break
-        except L.FolderBusy:
-            assert time.monotonic() < deadline, "the killed run's lock was never released"
-            time.sleep(0.05)
-    os.close(fd)
+    os.kill(child, signal.SIGKILL)
+    os.close(acquire_once_free(tmp_path, "next run", "the killed run's lock was never released"))
     assert json.loads((tmp_path / L.LOCK_NAME).read_text())["command"] == "next run"
     ok = subprocess.run(LOCK + [str(tmp_path), "--", "true"], timeout=30)
     assert ok.returncode == 0
@@ -83,19 +91,11 @@ def test_a_signal_to_the_run_stops_everything_it_started_and_frees_the_folder(tm
     grandchild = tmp_path / "grandchild.pid"
     run = subprocess.Popen(LOCK + [str(tmp_path), "--", "sh", "-c", f"sleep 60 & echo $! > {grandchild}; wait"])
     wait_for_holder(tmp_path, run.pid)
-    while not grandchild.exists() or not grandchild.read_text().strip():
-        time.sleep(0.05)
+    pid = wait_for_pid(grandchild)
     run.send_signal(signal.SIGTERM)
     assert run.wait(timeout=30) == 128 + signal.SIGTERM
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            os.close(L.acquire(tmp_path, "next run"))
-            break
-        except L.FolderBusy:
-            assert time.monotonic() < deadline, "something the run started outlived it, holding the lock"
-            time.sleep(0.05)
-    stat = Path(f"/proc/{int(grandchild.read_text())}/stat")
+    os.close(acquire_once_free(tmp_path, "next run", "something the run started outlived it, holding the lock"))
+    stat = Path(f"/proc/{pid}/stat")
     assert not stat.exists() or stat.read_text().split(") ")[1][0] == "Z"  # gone, or a zombie nobody reaped yet
 
 
